@@ -1,0 +1,90 @@
+-- fruxon's schema: the one source of truth for what the SQLite file holds.
+--
+-- The file is a list of numbered migrations. A new database runs all of them; an existing one
+-- runs those above its `PRAGMA user_version`, each in its own transaction that also bumps the
+-- version. A migration, once released, is never edited: change the schema by appending one.
+--
+-- Conventions: times are INTEGER milliseconds since the Unix epoch (UTC), money is INTEGER
+-- micro-dollars, JSON documents are TEXT. Tables are STRICT so a wrong type is an error, not a
+-- silent conversion.
+
+-- migration 1: tenants, keys, agents, environments, executions
+CREATE TABLE tenants (
+    id              TEXT PRIMARY KEY,
+    -- NULL means "the server's default cap" (FRUXON_ENVIRONMENT_CAP).
+    environment_cap INTEGER CHECK (environment_cap IS NULL OR environment_cap >= 0),
+    created_at      INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE admin_emails (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    email     TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, email)
+) STRICT, WITHOUT ROWID;
+
+-- Keys are stored only as SHA-256 hashes; `id` is the public handle used to revoke one.
+CREATE TABLE api_keys (
+    id         TEXT PRIMARY KEY,
+    tenant_id  TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    role       TEXT NOT NULL CHECK (role IN ('admin', 'execute')),
+    hash       BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+
+CREATE TABLE agents (
+    tenant_id       TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id              TEXT NOT NULL,
+    display_name    TEXT NOT NULL,
+    latest_revision INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT, WITHOUT ROWID;
+
+-- Revisions are immutable: nothing ever updates a row of this table.
+CREATE TABLE agent_revisions (
+    tenant_id                  TEXT NOT NULL,
+    agent_id                   TEXT NOT NULL,
+    revision                   INTEGER NOT NULL CHECK (revision >= 1),
+    runtime                    TEXT NOT NULL,
+    input_micros_per_million   INTEGER NOT NULL CHECK (input_micros_per_million >= 0),
+    output_micros_per_million  INTEGER NOT NULL CHECK (output_micros_per_million >= 0),
+    created_at                 INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, agent_id, revision),
+    FOREIGN KEY (tenant_id, agent_id) REFERENCES agents (tenant_id, id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE environments (
+    tenant_id    TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    slug         TEXT NOT NULL CHECK (length(slug) BETWEEN 2 AND 64),
+    display_name TEXT,
+    origin       TEXT NOT NULL CHECK (origin IN ('auto', 'explicit')),
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, slug)
+) STRICT, WITHOUT ROWID;
+
+-- `seq` is assigned at commit by the single writer, so it is the order in which rows became
+-- visible: paging by it never skips or repeats a row. `environment_slug` is plain text on
+-- purpose, not a foreign key: deleting an environment must not touch its history.
+CREATE TABLE executions (
+    seq              INTEGER PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
+    tenant_id        TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    agent_id         TEXT NOT NULL,
+    revision         INTEGER NOT NULL,
+    environment_slug TEXT,
+    session_id       TEXT,
+    status           TEXT NOT NULL CHECK (status IN ('succeeded', 'failed')),
+    output           TEXT,
+    error            TEXT,
+    input_tokens     INTEGER NOT NULL CHECK (input_tokens >= 0),
+    output_tokens    INTEGER NOT NULL CHECK (output_tokens >= 0),
+    cost_micros      INTEGER NOT NULL CHECK (cost_micros >= 0),
+    started_at       INTEGER NOT NULL,
+    finished_at      INTEGER NOT NULL,
+    duration_ms      INTEGER NOT NULL,
+    source           TEXT NOT NULL CHECK (source IN ('api'))
+) STRICT;
+
+CREATE INDEX executions_by_environment ON executions (tenant_id, environment_slug, seq);

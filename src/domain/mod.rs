@@ -1,0 +1,6 @@
+//! Domain values that are valid by construction: slugs, ids, money and time.
+
+pub mod ids;
+pub mod money;
+pub mod slug;
+pub mod time;

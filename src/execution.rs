@@ -1,0 +1,299 @@
+//! Executing an agent: the steps of the contract, in its order, and the execution record.
+//!
+//! The handler has already authenticated the caller. From there: parse and validate the body
+//! (the slug first, before anything touches the database or the agent), find the agent and
+//! revision, resolve the environment (auto-creating it under the cap in one write
+//! transaction), run the agent, record the execution with its cost, answer.
+
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::agents::{agent_not_found, parse_stored_runtime};
+use crate::domain::ids::{AgentId, TenantId, new_execution_id};
+use crate::domain::money::{price_tokens, to_usd};
+use crate::domain::slug::{EnvironmentSlug, json_kind};
+use crate::domain::time::rfc3339;
+use crate::error::{ApiError, ApiResult};
+use crate::runtime::{self, RunOutcome, RunRequest, Runtime};
+use crate::state::AppState;
+use crate::storage::agents::RevisionRow;
+use crate::storage::environments::{self, Ensured};
+use crate::storage::executions::{self, ExecutionRow};
+use crate::storage::agents;
+
+/// The longest session id accepted, in characters.
+pub const MAX_SESSION_ID: usize = 256;
+
+/// The body of `:execute` and `:stream`, as sent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExecuteBody {
+    parameters: Value,
+    session_id: Option<Value>,
+    environment_slug: Option<Value>,
+}
+
+/// A validated execute request.
+#[derive(Debug)]
+pub struct ExecuteRequest {
+    pub parameters: Map<String, Value>,
+    pub session_id: Option<String>,
+    pub environment: Option<EnvironmentSlug>,
+}
+
+impl ExecuteBody {
+    /// Validates the body; the slug is checked first, as the contract orders.
+    pub fn validate(self) -> ApiResult<ExecuteRequest> {
+        let environment = self
+            .environment_slug
+            .as_ref()
+            .map(|v| EnvironmentSlug::parse_value("environmentSlug", v))
+            .transpose()?;
+
+        let Value::Object(parameters) = self.parameters else {
+            return Err(ApiError::invalid_field(
+                "parameters",
+                format!(
+                    "parameters must be a JSON object, not {}",
+                    json_kind(&self.parameters)
+                ),
+            ));
+        };
+
+        let session_id = self.session_id.as_ref().map(parse_session_id).transpose()?;
+        Ok(ExecuteRequest {
+            parameters,
+            session_id,
+            environment,
+        })
+    }
+}
+
+fn parse_session_id(value: &Value) -> ApiResult<String> {
+    let Value::String(raw) = value else {
+        return Err(ApiError::invalid_field(
+            "sessionId",
+            format!("sessionId must be a string, not {}", json_kind(value)),
+        ));
+    };
+    let length = raw.chars().count();
+    if length == 0 || length > MAX_SESSION_ID {
+        return Err(ApiError::invalid_field(
+            "sessionId",
+            format!("sessionId must be 1 to {MAX_SESSION_ID} characters, got {length}"),
+        ));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field(
+            "sessionId",
+            "sessionId may not contain control characters such as newlines",
+        ));
+    }
+    Ok(raw.clone())
+}
+
+/// Which agent to run: the latest revision, or a pinned one.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub tenant: TenantId,
+    pub agent: AgentId,
+    pub revision: Option<i64>,
+}
+
+/// An execution that passed every check and may now run.
+pub struct Prepared {
+    pub target: Target,
+    pub revision: RevisionRow,
+    pub runtime: Runtime,
+    pub request: ExecuteRequest,
+    pub execution_id: String,
+}
+
+/// Finds the agent and revision and resolves the environment. Nothing runs before this
+/// succeeds, and a refusal here leaves nothing written.
+pub async fn prepare(state: &AppState, target: Target, request: ExecuteRequest) -> ApiResult<Prepared> {
+    let (tenant, agent) = (target.tenant.as_str().to_string(), target.agent.as_str().to_string());
+    let (pinned, slug) = (target.revision, request.environment.clone());
+    let (revision, known) = state
+        .store
+        .read(move |c| {
+            let revision = agents::revision(c, &tenant, &agent, pinned)?;
+            let known = match (&revision, &slug) {
+                (Some(_), Some(slug)) => environments::exists(c, &tenant, slug.as_str())?,
+                _ => true,
+            };
+            Ok((revision, known))
+        })
+        .await?;
+    let revision = match revision {
+        Some(revision) => revision,
+        None => return Err(missing_revision(state, &target).await),
+    };
+
+    if let (Some(slug), false) = (&request.environment, known) {
+        auto_create(state, &target.tenant, slug).await?;
+    }
+
+    let runtime = parse_stored_runtime(&revision.runtime).map_err(ApiError::internal)?;
+    Ok(Prepared {
+        target,
+        revision,
+        runtime,
+        request,
+        execution_id: new_execution_id(state.now_ms()),
+    })
+}
+
+/// Explains a missing revision: the agent is unknown, or it lacks the pinned revision.
+async fn missing_revision(state: &AppState, target: &Target) -> ApiError {
+    let Some(number) = target.revision else {
+        return agent_not_found(&target.agent);
+    };
+    let (tenant, agent) = (target.tenant.as_str().to_string(), target.agent.as_str().to_string());
+    match state.store.read(move |c| agents::revision(c, &tenant, &agent, None)).await {
+        Ok(Some(_)) => ApiError::not_found(format!(
+            "agent '{}' has no revision {number}",
+            target.agent
+        ))
+        .with("agent", target.agent.as_str())
+        .with("revision", number),
+        Ok(None) => agent_not_found(&target.agent),
+        Err(e) => e.into(),
+    }
+}
+
+/// Registers a slug seen for the first time, under the tenant's cap.
+async fn auto_create(state: &AppState, tenant: &TenantId, slug: &EnvironmentSlug) -> ApiResult<()> {
+    let (t, s) = (tenant.as_str().to_string(), slug.as_str().to_string());
+    let (cap, now) = (state.settings.default_environment_cap, state.now_ms());
+    let ensured = state.store.write(move |c| environments::ensure(c, &t, &s, cap, now)).await?;
+    match ensured {
+        Ensured::Existing => Ok(()),
+        Ensured::Created { count, cap } => {
+            log::info!("environment {slug} auto-created for tenant {tenant} ({count} of {cap})");
+            Ok(())
+        }
+        Ensured::CapReached { count, cap } => Err(cap_reached(tenant, slug, count, cap)),
+    }
+}
+
+pub fn cap_reached(tenant: &TenantId, slug: &EnvironmentSlug, count: i64, cap: i64) -> ApiError {
+    ApiError::failed_precondition(
+        "ENVIRONMENT_CAP_REACHED",
+        format!(
+            "tenant '{tenant}' has {count} of {cap} environments, so the new environment \
+             '{slug}' was refused; delete unused environments or ask the operator to raise the cap"
+        ),
+    )
+    .with("tenant", tenant.as_str())
+    .with("environmentSlug", slug.as_str())
+    .with("count", count)
+    .with("cap", cap)
+}
+
+/// A run that has ended, not yet recorded.
+pub struct Finished {
+    pub outcome: RunOutcome,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub duration_ms: i64,
+}
+
+/// Runs the agent.
+pub async fn run(state: &AppState, prepared: &Prepared) -> Finished {
+    let request = RunRequest {
+        execution_id: prepared.execution_id.clone(),
+        agent: prepared.target.agent.as_str().to_string(),
+        revision: prepared.revision.revision,
+        parameters: prepared.request.parameters.clone(),
+        session_id: prepared.request.session_id.clone(),
+        environment_slug: prepared.request.environment.as_ref().map(|s| s.to_string()),
+    };
+    let started_at = state.now_ms();
+    let clock = Instant::now();
+    let outcome = runtime::run(&prepared.runtime, &request).await;
+    Finished {
+        outcome,
+        started_at,
+        finished_at: state.now_ms(),
+        duration_ms: clock.elapsed().as_millis() as i64,
+    }
+}
+
+/// Records the execution; answers only once it is committed.
+pub async fn record(state: &AppState, prepared: Prepared, finished: Finished) -> ApiResult<ExecutionRow> {
+    let rev = &prepared.revision;
+    let (status, output, error, input_tokens, output_tokens, cost) = match finished.outcome {
+        Ok(out) => {
+            let cost = out.cost_micros.unwrap_or_else(|| {
+                price_tokens(
+                    out.input_tokens,
+                    out.output_tokens,
+                    rev.input_micros_per_million,
+                    rev.output_micros_per_million,
+                )
+            });
+            let output = serde_json::to_string(&out.output).map_err(ApiError::internal)?;
+            ("succeeded", Some(output), None, out.input_tokens, out.output_tokens, cost)
+        }
+        Err(why) => ("failed", None, Some(why), 0, 0, 0),
+    };
+
+    let row = ExecutionRow {
+        id: prepared.execution_id,
+        tenant_id: prepared.target.tenant.as_str().to_string(),
+        agent_id: prepared.target.agent.as_str().to_string(),
+        revision: rev.revision,
+        environment_slug: prepared.request.environment.map(EnvironmentSlug::into_string),
+        session_id: prepared.request.session_id,
+        status: status.to_string(),
+        output,
+        error,
+        input_tokens,
+        output_tokens,
+        cost_micros: cost,
+        started_at: finished.started_at,
+        finished_at: finished.finished_at,
+        duration_ms: finished.duration_ms,
+        source: "api".to_string(),
+    };
+    let stored = row.clone();
+    state.store.write(move |c| executions::insert(c, &stored)).await?;
+    Ok(row)
+}
+
+/// The error a failed run is answered with, or `None` for a successful one.
+pub fn failure(row: &ExecutionRow) -> Option<ApiError> {
+    let error = row.error.as_deref()?;
+    Some(ApiError::agent_failed(&row.id, error))
+}
+
+/// An execution record as clients see it.
+pub fn execution_json(row: &ExecutionRow) -> Value {
+    let output = row
+        .output
+        .as_deref()
+        .map(|o| serde_json::from_str(o).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    let mut body = json!({
+        "executionId": row.id,
+        "agent": row.agent_id,
+        "revision": row.revision,
+        "status": row.status,
+        "output": output,
+        "sessionId": row.session_id,
+        "environmentSlug": row.environment_slug,
+        "usage": {"inputTokens": row.input_tokens, "outputTokens": row.output_tokens},
+        "costUsd": to_usd(row.cost_micros),
+        "startedAt": rfc3339(row.started_at),
+        "finishedAt": rfc3339(row.finished_at),
+        "durationMs": row.duration_ms,
+        "source": row.source,
+    });
+    if let Some(error) = &row.error {
+        body["error"] = Value::String(error.clone());
+    }
+    body
+}

@@ -1,0 +1,128 @@
+//! Handlers for `:execute` and `:stream`, latest or pinned revision.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, ApiResult};
+use crate::execution::{self, ExecuteBody, Prepared, Target, execution_json};
+use crate::http::agents::agent_in_path;
+use crate::http::auth::Executor;
+use crate::http::body::JsonBody;
+use crate::http::log::tag;
+use crate::state::AppState;
+
+/// Everything both forms check before a run starts, in the contract's order: the caller (by
+/// the extractor), the body, the slug, the agent and revision, the environment.
+async fn prepare(
+    caller: &Executor,
+    state: &AppState,
+    body: ExecuteBody,
+    req: &HttpRequest,
+) -> ApiResult<Prepared> {
+    let request = body.validate()?;
+    tag(req, |t| t.environment = request.environment.as_ref().map(|s| s.to_string()));
+
+    let agent = agent_in_path(req)?;
+    let revision = match req.match_info().get("revision") {
+        None => None,
+        Some(raw) => Some(parse_revision(raw)?),
+    };
+    let target = Target {
+        tenant: caller.0.tenant.clone(),
+        agent,
+        revision,
+    };
+    execution::prepare(state, target, request).await
+}
+
+fn parse_revision(raw: &str) -> ApiResult<i64> {
+    raw.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "revision '{}' does not exist; revisions are numbered from 1",
+            crate::domain::slug::abbreviate(raw)
+        ))
+        .with("revision", raw)
+    })
+}
+
+pub async fn execute(
+    caller: Executor,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<ExecuteBody>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let prepared = prepare(&caller, &state, body, &req).await?;
+
+    let finished = execution::run(&state, &prepared).await;
+    let row = execution::record(&state, prepared, finished).await?;
+
+    match execution::failure(&row) {
+        Some(error) => Err(error),
+        None => Ok(HttpResponse::Ok().json(execution_json(&row))),
+    }
+}
+
+pub async fn stream(
+    caller: Executor,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<ExecuteBody>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let prepared = prepare(&caller, &state, body, &req).await?;
+
+    // Everything that can be refused has been; from here on the answer is a 200 stream and a
+    // failure is reported as its `error` event.
+    let (events, receiver) = mpsc::channel::<Bytes>(4);
+    let started = json!({
+        "executionId": prepared.execution_id,
+        "agent": prepared.target.agent.as_str(),
+        "revision": prepared.revision.revision,
+        "sessionId": prepared.request.session_id,
+        "environmentSlug": prepared.request.environment.as_ref().map(|s| s.as_str()),
+    });
+    let _ = events.try_send(event("execution", &started));
+
+    let state = state.into_inner();
+    actix_web::rt::spawn(async move {
+        let finished = execution::run(&state, &prepared).await;
+        if let Ok(out) = &finished.outcome {
+            let _ = events.send(event("delta", &json!({"output": out.output}))).await;
+        }
+        // The record is written even if the client has gone; the sends below then go nowhere.
+        let last = match execution::record(&state, prepared, finished).await {
+            Ok(row) => match execution::failure(&row) {
+                None => event("done", &execution_json(&row)),
+                Some(error) => event("error", &error.body()),
+            },
+            Err(error) => event("error", &error.body()),
+        };
+        let _ = events.send(last).await;
+    });
+
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .streaming(EventStream(receiver)))
+}
+
+/// One server-sent event.
+fn event(name: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+/// The events of one stream, as the body actix sends.
+struct EventStream(mpsc::Receiver<Bytes>);
+
+impl futures_core::Stream for EventStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|next| next.map(Ok))
+    }
+}

@@ -1,0 +1,61 @@
+//! The HTTP layer: routes, extractors and handlers. Handlers stay thin: extract, call one
+//! domain function, map the result. No SQL here.
+
+pub mod agents;
+pub mod auth;
+pub mod body;
+pub mod execute;
+pub mod health;
+pub mod log;
+pub mod query;
+
+use actix_web::{HttpResponse, Resource, web};
+
+use crate::error::ApiError;
+
+/// An agent id inside a path segment that may also carry a `:verb`.
+const AGENT: &str = "{agent:[^/:]+}";
+
+/// Registers every route of the API.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let tenant = "/v1/tenants/{tenant}";
+    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(
+            resource(&format!("{tenant}/agents"))
+                .route(web::get().to(agents::list))
+                .route(web::post().to(agents::create)),
+        )
+        .service(resource(&format!("{tenant}/agents/{AGENT}")).route(web::get().to(agents::get)))
+        .service(
+            resource(&format!("{tenant}/agents/{AGENT}:execute"))
+                .route(web::post().to(execute::execute)),
+        )
+        .service(
+            resource(&format!("{tenant}/agents/{AGENT}:stream"))
+                .route(web::post().to(execute::stream)),
+        )
+        .service(
+            resource(&format!("{tenant}/agents/{AGENT}/revisions"))
+                .route(web::post().to(agents::create_revision)),
+        )
+        .service(
+            resource(&format!("{tenant}/agents/{AGENT}/revisions/{{revision:[^/:]+}}:execute"))
+                .route(web::post().to(execute::execute)),
+        )
+        .service(
+            resource(&format!("{tenant}/agents/{AGENT}/revisions/{{revision:[^/:]+}}:stream"))
+                .route(web::post().to(execute::stream)),
+        );
+}
+
+/// A resource whose wrong methods get the API's JSON 405 rather than an empty body.
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(|| async {
+        HttpResponse::from_error(ApiError::method_not_allowed())
+    }))
+}
+
+/// The answer for paths that match no route.
+pub async fn not_found() -> HttpResponse {
+    HttpResponse::from_error(ApiError::not_found("no such path in the fruxon API"))
+}

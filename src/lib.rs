@@ -1,0 +1,17 @@
+//! fruxon: a self-hosted service that runs AI agents and tags every execution with the
+//! environment (the end-customer) it serves. See ARCHITECTURE.md for the layers.
+
+pub mod agents;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod execution;
+pub mod http;
+pub mod paging;
+pub mod runtime;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod tenants;
