@@ -84,7 +84,12 @@ fn new_revision(runtime: &Runtime, pricing: Option<&PricingBody>) -> ApiResult<N
 }
 
 /// Creates an agent at revision 1.
-pub async fn create(store: &Store, tenant: &TenantId, body: CreateAgentBody, now: i64) -> ApiResult<Value> {
+pub async fn create(
+    store: &Store,
+    tenant: &TenantId,
+    body: CreateAgentBody,
+    now: i64,
+) -> ApiResult<Value> {
     let id = AgentId::parse("id", &body.id)?;
     let display_name = match &body.display_name {
         Some(name) => parse_display_name("displayName", name)?,
@@ -136,7 +141,8 @@ pub async fn add_revision(
 pub async fn get(store: &Store, tenant: &TenantId, agent: &AgentId) -> ApiResult<Value> {
     let (t, a) = (tenant.as_str().to_string(), agent.as_str().to_string());
     let row = store.read(move |c| agents::get(c, &t, &a)).await?;
-    row.map(|r| agent_json(&r)).ok_or_else(|| agent_not_found(agent))
+    row.map(|r| agent_json(&r))
+        .ok_or_else(|| agent_not_found(agent))
 }
 
 /// One page of agents, by id.
@@ -148,7 +154,9 @@ pub async fn list(
     let t = tenant.as_str().to_string();
     let after = page.after.clone();
     let limit = page.size as i64 + 1;
-    let mut rows = store.read(move |c| agents::list(c, &t, after.as_deref(), limit)).await?;
+    let mut rows = store
+        .read(move |c| agents::list(c, &t, after.as_deref(), limit))
+        .await?;
 
     let next = page.next_token(&mut rows, |r| r.id.clone());
     let mut body = json!({"agents": rows.iter().map(agent_json).collect::<Vec<_>>()});

@@ -53,15 +53,27 @@ impl Args {
     }
 
     fn flag(&self, name: &str) -> Option<&str> {
-        self.flags.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.flags
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn all(&self, name: &str) -> Vec<&str> {
-        self.flags.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
+        self.flags
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     fn only_flags(&self, allowed: &[&str]) -> Result<(), String> {
-        match self.flags.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
+        match self
+            .flags
+            .iter()
+            .find(|(n, _)| !allowed.contains(&n.as_str()))
+        {
             Some((n, _)) => Err(format!("unknown option --{n}")),
             None => Ok(()),
         }
@@ -109,18 +121,19 @@ fn dispatch(args: &Args) -> Result<(), String> {
             let mut conn = open(&settings)?;
             let key = tenants::create(&mut conn, &tenant, &emails, now())?;
             log::info!("tenant {tenant} created with admin key {}", key.id);
-            println!("tenant '{tenant}' created; its admin key (id {}) is shown once:", key.id);
+            println!(
+                "tenant '{tenant}' created; its admin key (id {}) is shown once:",
+                key.id
+            );
             println!("{}", key.text);
             Ok(())
         }
         ["tenant", "set-cap", tenant, cap] => {
             args.only_flags(&["db"])?;
             let tenant = TenantId::parse(tenant)?;
-            let cap: i64 = cap
-                .parse()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or(format!("the cap must be a non-negative integer, got '{cap}'"))?;
+            let cap: i64 = cap.parse().ok().filter(|n| *n >= 0).ok_or(format!(
+                "the cap must be a non-negative integer, got '{cap}'"
+            ))?;
             tenants::set_cap(&open(&settings)?, &tenant, cap)?;
             log::info!("tenant {tenant}'s environment cap set to {cap}");
             println!("tenant '{tenant}' may now have {cap} environments");
@@ -134,8 +147,16 @@ fn dispatch(args: &Args) -> Result<(), String> {
                 .and_then(Role::parse)
                 .ok_or("key create needs --role admin or --role execute")?;
             let key = tenants::create_key(&mut open(&settings)?, &tenant, role, now())?;
-            log::info!("{} key {} created for tenant {tenant}", role.as_str(), key.id);
-            println!("{} key (id {}) for tenant '{tenant}', shown once:", role.as_str(), key.id);
+            log::info!(
+                "{} key {} created for tenant {tenant}",
+                role.as_str(),
+                key.id
+            );
+            println!(
+                "{} key (id {}) for tenant '{tenant}', shown once:",
+                role.as_str(),
+                key.id
+            );
             println!("{}", key.text);
             Ok(())
         }

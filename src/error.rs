@@ -37,7 +37,12 @@ impl ApiError {
 
     /// A 400 with `INVALID_ARGUMENT` and the given reason.
     pub fn invalid(reason: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", reason, message.into())
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            reason,
+            message.into(),
+        )
     }
 
     /// A 400 `INVALID_ARGUMENT` about one field of the request.
@@ -47,7 +52,12 @@ impl ApiError {
 
     /// A 400 with `FAILED_PRECONDITION`: the request is fine, the state refuses it.
     pub fn failed_precondition(reason: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "FAILED_PRECONDITION", reason, message.into())
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "FAILED_PRECONDITION",
+            reason,
+            message.into(),
+        )
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
@@ -69,11 +79,21 @@ impl ApiError {
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "NOT_FOUND", message.into())
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "NOT_FOUND",
+            message.into(),
+        )
     }
 
     pub fn already_exists(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "ALREADY_EXISTS", "ALREADY_EXISTS", message.into())
+        Self::new(
+            StatusCode::CONFLICT,
+            "ALREADY_EXISTS",
+            "ALREADY_EXISTS",
+            message.into(),
+        )
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
@@ -99,9 +119,14 @@ impl ApiError {
     /// The agent's runtime failed; the execution was recorded and is named in the metadata.
     pub fn agent_failed(execution_id: &str, cause: &str) -> Self {
         let message = format!("the agent failed: {cause} (execution {execution_id})");
-        Self::new(StatusCode::BAD_GATEWAY, "UNAVAILABLE", "AGENT_FAILED", message)
-            .with("executionId", execution_id)
-            .with("error", cause)
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "UNAVAILABLE",
+            "AGENT_FAILED",
+            message,
+        )
+        .with("executionId", execution_id)
+        .with("error", cause)
     }
 
     /// A fault of ours. The client gets an opaque 500; the cause goes to the log, once, here.
@@ -171,7 +196,13 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.reason, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.reason,
+            self.message
+        )
     }
 }
 

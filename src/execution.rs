@@ -10,7 +10,10 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use rusqlite::Connection;
+
 use crate::agents::{agent_not_found, parse_stored_runtime};
+use crate::auth::{self, Caller};
 use crate::domain::ids::{AgentId, TenantId, new_execution_id};
 use crate::domain::money::{price_tokens, to_usd};
 use crate::domain::slug::{EnvironmentSlug, json_kind};
@@ -21,7 +24,8 @@ use crate::state::AppState;
 use crate::storage::agents::RevisionRow;
 use crate::storage::environments::{self, Ensured};
 use crate::storage::executions::{self, ExecutionRow};
-use crate::storage::agents;
+use crate::storage::keys::{self, KeyRow};
+use crate::storage::{StoreError, agents};
 
 /// The longest session id accepted, in characters.
 pub const MAX_SESSION_ID: usize = 256;
@@ -109,30 +113,63 @@ pub struct Prepared {
     pub runtime: Runtime,
     pub request: ExecuteRequest,
     pub execution_id: String,
+    pub caller: Caller,
 }
 
-/// Finds the agent and revision and resolves the environment. Nothing runs before this
-/// succeeds, and a refusal here leaves nothing written.
-pub async fn prepare(state: &AppState, target: Target, request: ExecuteRequest) -> ApiResult<Prepared> {
-    let (tenant, agent) = (target.tenant.as_str().to_string(), target.agent.as_str().to_string());
-    let (pinned, slug) = (target.revision, request.environment.clone());
-    let (revision, known) = state
+/// An execute request as it arrived, nothing yet checked but the presence of a key.
+pub struct Admission {
+    pub key_hash: Vec<u8>,
+    pub path_tenant: String,
+    pub agent: ApiResult<AgentId>,
+    pub revision: ApiResult<Option<i64>>,
+    pub body: ApiResult<ExecuteRequest>,
+}
+
+/// What one read finds for an admission: the key, the revision, whether the slug is known.
+struct Found {
+    key: Option<KeyRow>,
+    revision: Option<RevisionRow>,
+    environment_known: bool,
+}
+
+/// Checks an execute request in the contract's order (the key, the body and its slug, the
+/// agent and revision, the environment under the cap) and returns it ready to run.
+///
+/// Everything the checks need is read at once, by key: on the hot path a request then costs
+/// these point reads and one group-committed write. A refusal leaves nothing written.
+pub async fn admit(state: &AppState, admission: Admission) -> ApiResult<Prepared> {
+    let Admission {
+        key_hash,
+        path_tenant,
+        agent,
+        revision,
+        body,
+    } = admission;
+    let lookup = match (&agent, &revision, &body) {
+        (Ok(agent), Ok(revision), Ok(request)) => Some((
+            agent.as_str().to_string(),
+            *revision,
+            request.environment.as_ref().map(|s| s.as_str().to_string()),
+        )),
+        _ => None,
+    };
+    let tenant = path_tenant.clone();
+    let found = state
         .store
-        .read(move |c| {
-            let revision = agents::revision(c, &tenant, &agent, pinned)?;
-            let known = match (&revision, &slug) {
-                (Some(_), Some(slug)) => environments::exists(c, &tenant, slug.as_str())?,
-                _ => true,
-            };
-            Ok((revision, known))
-        })
-        .await?;
-    let revision = match revision {
-        Some(revision) => revision,
-        None => return Err(missing_revision(state, &target).await),
+        .read_inline(|c| find(c, &key_hash, &tenant, lookup))?;
+
+    let caller = auth::judge(found.key, &path_tenant)?;
+    let request = body?;
+    let target = Target {
+        tenant: caller.tenant.clone(),
+        agent: agent?,
+        revision: revision?,
+    };
+    let Some(revision) = found.revision else {
+        return Err(missing_revision(state, &target).await);
     };
 
-    if let (Some(slug), false) = (&request.environment, known) {
+    if let (Some(slug), false) = (&request.environment, found.environment_known) {
         auto_create(state, &target.tenant, slug).await?;
     }
 
@@ -143,7 +180,34 @@ pub async fn prepare(state: &AppState, target: Target, request: ExecuteRequest) 
         runtime,
         request,
         execution_id: new_execution_id(state.now_ms()),
+        caller,
     })
+}
+
+fn find(
+    c: &Connection,
+    key_hash: &[u8],
+    tenant: &str,
+    lookup: Option<(String, Option<i64>, Option<String>)>,
+) -> Result<Found, StoreError> {
+    let key = keys::find_by_hash(c, key_hash)?;
+    let mut found = Found {
+        key,
+        revision: None,
+        environment_known: true,
+    };
+    // Nothing of the tenant is read for a key that may not see it.
+    let allowed = found
+        .key
+        .as_ref()
+        .is_some_and(|k| !k.revoked && k.tenant_id == tenant);
+    if let (true, Some((agent, revision, slug))) = (allowed, lookup) {
+        found.revision = agents::revision(c, tenant, &agent, revision)?;
+        if let (Some(_), Some(slug)) = (&found.revision, slug) {
+            found.environment_known = environments::exists(c, tenant, &slug)?;
+        }
+    }
+    Ok(found)
 }
 
 /// Explains a missing revision: the agent is unknown, or it lacks the pinned revision.
@@ -151,14 +215,20 @@ async fn missing_revision(state: &AppState, target: &Target) -> ApiError {
     let Some(number) = target.revision else {
         return agent_not_found(&target.agent);
     };
-    let (tenant, agent) = (target.tenant.as_str().to_string(), target.agent.as_str().to_string());
-    match state.store.read(move |c| agents::revision(c, &tenant, &agent, None)).await {
-        Ok(Some(_)) => ApiError::not_found(format!(
-            "agent '{}' has no revision {number}",
-            target.agent
-        ))
-        .with("agent", target.agent.as_str())
-        .with("revision", number),
+    let (tenant, agent) = (
+        target.tenant.as_str().to_string(),
+        target.agent.as_str().to_string(),
+    );
+    match state
+        .store
+        .read(move |c| agents::revision(c, &tenant, &agent, None))
+        .await
+    {
+        Ok(Some(_)) => {
+            ApiError::not_found(format!("agent '{}' has no revision {number}", target.agent))
+                .with("agent", target.agent.as_str())
+                .with("revision", number)
+        }
         Ok(None) => agent_not_found(&target.agent),
         Err(e) => e.into(),
     }
@@ -168,7 +238,10 @@ async fn missing_revision(state: &AppState, target: &Target) -> ApiError {
 async fn auto_create(state: &AppState, tenant: &TenantId, slug: &EnvironmentSlug) -> ApiResult<()> {
     let (t, s) = (tenant.as_str().to_string(), slug.as_str().to_string());
     let (cap, now) = (state.settings.default_environment_cap, state.now_ms());
-    let ensured = state.store.write(move |c| environments::ensure(c, &t, &s, cap, now)).await?;
+    let ensured = state
+        .store
+        .write(move |c| environments::ensure(c, &t, &s, cap, now))
+        .await?;
     match ensured {
         Ensured::Existing => Ok(()),
         Ensured::Created { count, cap } => {
@@ -223,7 +296,11 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Finished {
 }
 
 /// Records the execution; answers only once it is committed.
-pub async fn record(state: &AppState, prepared: Prepared, finished: Finished) -> ApiResult<ExecutionRow> {
+pub async fn record(
+    state: &AppState,
+    prepared: Prepared,
+    finished: Finished,
+) -> ApiResult<ExecutionRow> {
     let rev = &prepared.revision;
     let (status, output, error, input_tokens, output_tokens, cost) = match finished.outcome {
         Ok(out) => {
@@ -236,7 +313,14 @@ pub async fn record(state: &AppState, prepared: Prepared, finished: Finished) ->
                 )
             });
             let output = serde_json::to_string(&out.output).map_err(ApiError::internal)?;
-            ("succeeded", Some(output), None, out.input_tokens, out.output_tokens, cost)
+            (
+                "succeeded",
+                Some(output),
+                None,
+                out.input_tokens,
+                out.output_tokens,
+                cost,
+            )
         }
         Err(why) => ("failed", None, Some(why), 0, 0, 0),
     };
@@ -246,7 +330,10 @@ pub async fn record(state: &AppState, prepared: Prepared, finished: Finished) ->
         tenant_id: prepared.target.tenant.as_str().to_string(),
         agent_id: prepared.target.agent.as_str().to_string(),
         revision: rev.revision,
-        environment_slug: prepared.request.environment.map(EnvironmentSlug::into_string),
+        environment_slug: prepared
+            .request
+            .environment
+            .map(EnvironmentSlug::into_string),
         session_id: prepared.request.session_id,
         status: status.to_string(),
         output,
@@ -260,7 +347,10 @@ pub async fn record(state: &AppState, prepared: Prepared, finished: Finished) ->
         source: "api".to_string(),
     };
     let stored = row.clone();
-    state.store.write(move |c| executions::insert(c, &stored)).await?;
+    state
+        .store
+        .write(move |c| executions::insert(c, &stored))
+        .await?;
     Ok(row)
 }
 

@@ -53,7 +53,7 @@ fn decode(token: &str) -> ApiResult<String> {
             "pageToken is not one this server issued; start again without it",
         )
     };
-    if token.len() % 2 != 0 || token.len() > 512 {
+    if !token.len().is_multiple_of(2) || token.len() > 512 {
         return Err(invalid());
     }
     let bytes = (0..token.len())

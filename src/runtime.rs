@@ -60,7 +60,9 @@ impl Runtime {
         if !(1..=MAX_TIMEOUT_MS).contains(timeout_ms) {
             return Err(ApiError::invalid_field(
                 "runtime.timeoutMs",
-                format!("runtime.timeoutMs must be between 1 and {MAX_TIMEOUT_MS}, got {timeout_ms}"),
+                format!(
+                    "runtime.timeoutMs must be between 1 and {MAX_TIMEOUT_MS}, got {timeout_ms}"
+                ),
             )
             .with("timeoutMs", *timeout_ms));
         }
@@ -142,8 +144,12 @@ async fn call_http(url: &str, timeout_ms: u64, request: &RunRequest) -> RunOutco
     let timeout = Duration::from_millis(timeout_ms);
     let sent = CLIENT.with(|client| client.post(url).timeout(timeout).send_json(request));
     let response = sent.await.map_err(|e| match e {
-        awc::error::SendRequestError::Timeout => format!("the agent did not answer within {timeout_ms} ms"),
-        awc::error::SendRequestError::Connect(e) => format!("the agent at {url} is unreachable: {e}"),
+        awc::error::SendRequestError::Timeout => {
+            format!("the agent did not answer within {timeout_ms} ms")
+        }
+        awc::error::SendRequestError::Connect(e) => {
+            format!("the agent at {url} is unreachable: {e}")
+        }
         other => format!("the request to the agent failed: {other}"),
     })?;
 
@@ -156,21 +162,24 @@ async fn call_http(url: &str, timeout_ms: u64, request: &RunRequest) -> RunOutco
         .map_err(|e| format!("the agent's reply could not be read: {e}"))?;
     if !status.is_success() {
         let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        return Err(format!("the agent answered HTTP {}: {excerpt}", status.as_u16()));
+        return Err(format!(
+            "the agent answered HTTP {}: {excerpt}",
+            status.as_u16()
+        ));
     }
 
     let reply: AgentReply = serde_json::from_slice(&body)
         .map_err(|e| format!("the agent's reply is not the expected JSON: {e}"))?;
-    let output = reply.output.ok_or("the agent's reply has no 'output' field")?;
+    let output = reply
+        .output
+        .ok_or("the agent's reply has no 'output' field")?;
     let (input_tokens, output_tokens) = reply
         .usage
         .map(|u| (u.input_tokens as i64, u.output_tokens as i64))
         .unwrap_or((0, 0));
     let cost_micros = reply
         .cost_usd
-        .map(|usd| {
-            money::usd_to_micros(usd).map_err(|why| format!("the agent's costUsd {why}"))
-        })
+        .map(|usd| money::usd_to_micros(usd).map_err(|why| format!("the agent's costUsd {why}")))
         .transpose()?;
 
     Ok(RunOutput {

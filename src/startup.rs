@@ -31,7 +31,8 @@ impl Application {
     pub fn build(settings: Settings, clock: Arc<dyn Clock>) -> io::Result<Application> {
         let store = Store::open(&settings.db_path, READERS).map_err(io::Error::other)?;
         let mut conn = storage::open_connection(&settings.db_path).map_err(io::Error::other)?;
-        let demo_key = tenants::bootstrap_demo(&mut conn, clock.now_ms()).map_err(io::Error::other)?;
+        let demo_key =
+            tenants::bootstrap_demo(&mut conn, clock.now_ms()).map_err(io::Error::other)?;
         drop(conn);
 
         let listener = TcpListener::bind(&settings.bind)?;
@@ -43,7 +44,11 @@ impl Application {
             settings.db_path.display(),
             schema::latest_version(),
             settings.default_environment_cap,
-            if settings.workers == 0 { "one per core".to_string() } else { settings.workers.to_string() },
+            if settings.workers == 0 {
+                "one per core".to_string()
+            } else {
+                settings.workers.to_string()
+            },
         );
 
         let workers = settings.workers;

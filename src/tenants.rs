@@ -16,14 +16,19 @@ pub const DEMO_AGENT: &str = "support-bot";
 pub fn parse_email(raw: &str) -> Result<String, String> {
     let email = raw.trim();
     let plausible = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',')
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',')
         && matches!(email.split_once('@'), Some((local, domain))
             if !local.is_empty() && !domain.contains('@') && domain.contains('.')
                 && !domain.starts_with('.') && !domain.ends_with('.'));
     if plausible {
         Ok(email.to_string())
     } else {
-        Err(format!("'{}' is not an e-mail address", email.escape_debug()))
+        Err(format!(
+            "'{}' is not an e-mail address",
+            email.escape_debug()
+        ))
     }
 }
 
@@ -69,7 +74,10 @@ pub fn create_key(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| e.to_string())?;
-    if tenants::get(&tx, tenant.as_str()).map_err(store_error)?.is_none() {
+    if tenants::get(&tx, tenant.as_str())
+        .map_err(store_error)?
+        .is_none()
+    {
         return Err(format!("tenant '{tenant}' does not exist"));
     }
     let key = insert_key(&tx, tenant, role, now)?;
@@ -77,10 +85,22 @@ pub fn create_key(
     Ok(key)
 }
 
-fn insert_key(conn: &Connection, tenant: &TenantId, role: Role, now: i64) -> Result<NewKey, String> {
+fn insert_key(
+    conn: &Connection,
+    tenant: &TenantId,
+    role: Role,
+    now: i64,
+) -> Result<NewKey, String> {
     let key = mint_key();
-    keys::insert(conn, &key.id, tenant.as_str(), role.as_str(), &key.hash, now)
-        .map_err(store_error)?;
+    keys::insert(
+        conn,
+        &key.id,
+        tenant.as_str(),
+        role.as_str(),
+        &key.hash,
+        now,
+    )
+    .map_err(store_error)?;
     Ok(key)
 }
 
@@ -88,7 +108,10 @@ fn insert_key(conn: &Connection, tenant: &TenantId, role: Role, now: i64) -> Res
 pub fn revoke_key(conn: &Connection, key_id: &str, now: i64) -> Result<(), String> {
     match keys::revoke(conn, key_id, now).map_err(store_error)? {
         true => Ok(()),
-        false => Err(format!("no active key has the id '{}'", key_id.escape_debug())),
+        false => Err(format!(
+            "no active key has the id '{}'",
+            key_id.escape_debug()
+        )),
     }
 }
 
@@ -118,8 +141,15 @@ pub fn bootstrap_demo(conn: &mut Connection, now: i64) -> Result<Option<NewKey>,
         input_micros_per_million: 3_000_000,
         output_micros_per_million: 15_000_000,
     };
-    agents::create(&tx, DEMO_TENANT, DEMO_AGENT, "Support bot (echo demo)", &echo, now)
-        .map_err(store_error)?;
+    agents::create(
+        &tx,
+        DEMO_TENANT,
+        DEMO_AGENT,
+        "Support bot (echo demo)",
+        &echo,
+        now,
+    )
+    .map_err(store_error)?;
     tx.commit().map_err(|e| e.to_string())?;
     Ok(Some(key))
 }

@@ -14,7 +14,9 @@ impl TenantId {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let ok = (2..=64).contains(&raw.len())
             && raw.starts_with(|c: char| c.is_ascii_lowercase())
-            && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if ok {
             Ok(TenantId(raw.to_string()))
         } else {

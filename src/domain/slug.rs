@@ -86,7 +86,9 @@ fn problem(raw: &str) -> Option<String> {
         ));
     }
 
-    if let Some(bad) = raw.chars().find(|c| !c.is_ascii_lowercase() && !c.is_ascii_digit() && *c != '_')
+    if let Some(bad) = raw
+        .chars()
+        .find(|c| !c.is_ascii_lowercase() && !c.is_ascii_digit() && *c != '_')
     {
         return Some(if bad.is_ascii_uppercase() {
             "may not contain upper-case letters".to_string()
@@ -160,7 +162,11 @@ fn suggest(raw: &str) -> Option<String> {
 
     // Separators in front are noise, but a leading digit is part of the name: dropping it
     // would suggest a different customer, so no suggestion is made then.
-    let mut out: String = out.trim_start_matches('_').chars().take(MAX_SLUG_LEN).collect();
+    let mut out: String = out
+        .trim_start_matches('_')
+        .chars()
+        .take(MAX_SLUG_LEN)
+        .collect();
     while out.ends_with('_') {
         out.pop();
     }

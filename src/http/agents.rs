@@ -48,7 +48,11 @@ pub async fn create_revision(
     let agent = agent_in_path(&req)?;
     let revision =
         agents::add_revision(&state.store, &caller.tenant, &agent, body, state.now_ms()).await?;
-    log::info!("agent {agent} of tenant {} is now at revision {}", caller.tenant, revision["revision"]);
+    log::info!(
+        "agent {agent} of tenant {} is now at revision {}",
+        caller.tenant,
+        revision["revision"]
+    );
     Ok(HttpResponse::Created().json(revision))
 }
 

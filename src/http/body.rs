@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
+use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest, web};
 use serde::de::DeserializeOwned;
 
@@ -21,30 +22,50 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let declared = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let payload = web::Payload::from_request(req, payload).into_inner();
-        Box::pin(async move {
-            // A declared length over the limit is refused before reading a byte of it.
-            if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-                return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
-            }
-            let payload = payload.map_err(ApiError::internal)?;
-            let bytes = match payload.to_bytes_limited(MAX_BODY_BYTES).await {
-                Err(_) => return Err(ApiError::payload_too_large(MAX_BODY_BYTES)),
-                Ok(Err(e)) => {
-                    return Err(ApiError::invalid(
-                        "MALFORMED_JSON",
-                        format!("the request body could not be read: {e}"),
-                    ));
-                }
-                Ok(Ok(bytes)) => bytes,
-            };
-            parse(&bytes).map(JsonBody)
-        })
+        let read = read_limited(req, payload);
+        Box::pin(async move { parse(&read.await?).map(JsonBody) })
+    }
+}
+
+/// The raw body, or why it could not be read. It never fails as an extractor, so a handler
+/// can report an authentication failure before a body problem, as the contract orders.
+pub struct RawBody(pub Result<Bytes, ApiError>);
+
+impl FromRequest for RawBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let read = read_limited(req, payload);
+        Box::pin(async move { Ok(RawBody(read.await)) })
+    }
+}
+
+/// Reads the body up to `MAX_BODY_BYTES`.
+fn read_limited(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<Bytes, ApiError>> + 'static {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let payload = web::Payload::from_request(req, payload).into_inner();
+    async move {
+        // A declared length over the limit is refused before reading a byte of it.
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+        }
+        let payload = payload.map_err(ApiError::internal)?;
+        match payload.to_bytes_limited(MAX_BODY_BYTES).await {
+            Err(_) => Err(ApiError::payload_too_large(MAX_BODY_BYTES)),
+            Ok(Err(e)) => Err(ApiError::invalid(
+                "MALFORMED_JSON",
+                format!("the request body could not be read: {e}"),
+            )),
+            Ok(Ok(bytes)) => Ok(bytes),
+        }
     }
 }
 
@@ -100,7 +121,11 @@ fn refusal(e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         return ApiError::invalid_field(&field, format!("{field} is required"));
     }
 
-    let field = if path == "." { "body".to_string() } else { path };
+    let field = if path == "." {
+        "body".to_string()
+    } else {
+        path
+    };
     ApiError::invalid_field(&field, format!("{field}: {}", readable(&message)))
 }
 
@@ -109,7 +134,11 @@ fn refusal(e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
 fn unknown_field(path: &str, unknown: &str, expected: &[String]) -> ApiError {
     // The path usually ends with the unknown key already; inside an internally tagged enum
     // (`runtime`) serde buffers the object and the path stops at its parent.
-    let field = if path.ends_with(unknown) { path.to_string() } else { join(path, unknown) };
+    let field = if path.ends_with(unknown) {
+        path.to_string()
+    } else {
+        join(path, unknown)
+    };
     let suggestion = closest(unknown, expected);
 
     let mut message = format!("unknown field '{field}'");
@@ -127,7 +156,11 @@ fn unknown_field(path: &str, unknown: &str, expected: &[String]) -> ApiError {
 }
 
 fn join(path: &str, field: &str) -> String {
-    if path == "." { field.to_string() } else { format!("{path}.{field}") }
+    if path == "." {
+        field.to_string()
+    } else {
+        format!("{path}.{field}")
+    }
 }
 
 /// The text between `prefix` and the next backtick in `message`.
@@ -141,7 +174,11 @@ fn expected_fields(message: &str) -> Vec<String> {
     let Some((_, rest)) = message.split_once("expected ") else {
         return Vec::new();
     };
-    rest.split('`').skip(1).step_by(2).map(str::to_string).collect()
+    rest.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
 }
 
 /// serde phrases types as Rust sees them; clients think in JSON.
@@ -159,7 +196,10 @@ fn readable(message: &str) -> String {
 /// The known field closest to `unknown`, ignoring case and `_`/`-`, within a small edit distance.
 fn closest(unknown: &str, known: &[String]) -> Option<String> {
     let norm = |s: &str| -> String {
-        s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect()
     };
     let target = norm(unknown);
     known
@@ -193,7 +233,10 @@ mod tests {
     #[test]
     fn closest_field_ignores_case_and_separators() {
         let known = vec!["parameters".to_string(), "environmentSlug".to_string()];
-        assert_eq!(closest("environment_slug", &known).as_deref(), Some("environmentSlug"));
+        assert_eq!(
+            closest("environment_slug", &known).as_deref(),
+            Some("environmentSlug")
+        );
         assert_eq!(closest("paramters", &known).as_deref(), Some("parameters"));
         assert_eq!(closest("colour", &known), None);
     }

@@ -9,36 +9,41 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::auth::presented_key;
 use crate::error::{ApiError, ApiResult};
-use crate::execution::{self, ExecuteBody, Prepared, Target, execution_json};
+use crate::execution::{self, Admission, ExecuteBody, Prepared, execution_json};
 use crate::http::agents::agent_in_path;
-use crate::http::auth::Executor;
-use crate::http::body::JsonBody;
+use crate::http::auth::{key_header, path_tenant};
+use crate::http::body::{self, RawBody};
 use crate::http::log::tag;
 use crate::state::AppState;
 
-/// Everything both forms check before a run starts, in the contract's order: the caller (by
-/// the extractor), the body, the slug, the agent and revision, the environment.
-async fn prepare(
-    caller: &Executor,
-    state: &AppState,
-    body: ExecuteBody,
-    req: &HttpRequest,
-) -> ApiResult<Prepared> {
-    let request = body.validate()?;
-    tag(req, |t| t.environment = request.environment.as_ref().map(|s| s.to_string()));
+/// Everything both forms check before a run starts, in the contract's order: the key, the
+/// body, the slug, the agent and revision, the environment.
+async fn admit(state: &AppState, req: &HttpRequest, body: RawBody) -> ApiResult<Prepared> {
+    let key_hash = presented_key(key_header(req))?;
 
-    let agent = agent_in_path(req)?;
-    let revision = match req.match_info().get("revision") {
-        None => None,
-        Some(raw) => Some(parse_revision(raw)?),
+    let body = body
+        .0
+        .and_then(|b| body::parse::<ExecuteBody>(&b))
+        .and_then(ExecuteBody::validate);
+    if let Ok(request) = &body {
+        tag(req, |t| {
+            t.environment = request.environment.as_ref().map(|s| s.to_string())
+        });
+    }
+    let admission = Admission {
+        key_hash,
+        path_tenant: path_tenant(req),
+        agent: agent_in_path(req),
+        revision: req
+            .match_info()
+            .get("revision")
+            .map(parse_revision)
+            .transpose(),
+        body,
     };
-    let target = Target {
-        tenant: caller.0.tenant.clone(),
-        agent,
-        revision,
-    };
-    execution::prepare(state, target, request).await
+    execution::admit(state, admission).await
 }
 
 fn parse_revision(raw: &str) -> ApiResult<i64> {
@@ -52,12 +57,11 @@ fn parse_revision(raw: &str) -> ApiResult<i64> {
 }
 
 pub async fn execute(
-    caller: Executor,
     state: web::Data<AppState>,
-    JsonBody(body): JsonBody<ExecuteBody>,
     req: HttpRequest,
+    body: RawBody,
 ) -> ApiResult<HttpResponse> {
-    let prepared = prepare(&caller, &state, body, &req).await?;
+    let prepared = admit(&state, &req, body).await?;
 
     let finished = execution::run(&state, &prepared).await;
     let row = execution::record(&state, prepared, finished).await?;
@@ -69,12 +73,11 @@ pub async fn execute(
 }
 
 pub async fn stream(
-    caller: Executor,
     state: web::Data<AppState>,
-    JsonBody(body): JsonBody<ExecuteBody>,
     req: HttpRequest,
+    body: RawBody,
 ) -> ApiResult<HttpResponse> {
-    let prepared = prepare(&caller, &state, body, &req).await?;
+    let prepared = admit(&state, &req, body).await?;
 
     // Everything that can be refused has been; from here on the answer is a 200 stream and a
     // failure is reported as its `error` event.
@@ -92,7 +95,9 @@ pub async fn stream(
     actix_web::rt::spawn(async move {
         let finished = execution::run(&state, &prepared).await;
         if let Ok(out) = &finished.outcome {
-            let _ = events.send(event("delta", &json!({"output": out.output}))).await;
+            let _ = events
+                .send(event("delta", &json!({"output": out.output})))
+                .await;
         }
         // The record is written even if the client has gone; the sends below then go nowhere.
         let last = match execution::record(&state, prepared, finished).await {

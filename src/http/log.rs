@@ -35,7 +35,11 @@ pub fn begin(req: &ServiceRequest) -> Instant {
 pub fn finish<B: MessageBody>(res: &ServiceResponse<B>, started: Instant) {
     let status = res.status();
     let req = res.request();
-    let tags = req.extensions().get::<RequestTags>().cloned().unwrap_or_default();
+    let tags = req
+        .extensions()
+        .get::<RequestTags>()
+        .cloned()
+        .unwrap_or_default();
     let micros = started.elapsed().as_micros();
     let dash = || "-".to_string();
     let from_path = |name: &str| req.match_info().get(name).map(str::to_string);
@@ -53,7 +57,10 @@ pub fn finish<B: MessageBody>(res: &ServiceResponse<B>, started: Instant) {
         micros % 1000,
     );
 
-    let refusal = res.response().error().and_then(|e| e.as_error::<ApiError>());
+    let refusal = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>());
     match refusal {
         Some(e) if status.is_server_error() => {
             log::error!("{line} reason={} message={:?}", e.reason(), e.message())

@@ -39,12 +39,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(agents::create_revision)),
         )
         .service(
-            resource(&format!("{tenant}/agents/{AGENT}/revisions/{{revision:[^/:]+}}:execute"))
-                .route(web::post().to(execute::execute)),
+            resource(&format!(
+                "{tenant}/agents/{AGENT}/revisions/{{revision:[^/:]+}}:execute"
+            ))
+            .route(web::post().to(execute::execute)),
         )
         .service(
-            resource(&format!("{tenant}/agents/{AGENT}/revisions/{{revision:[^/:]+}}:stream"))
-                .route(web::post().to(execute::stream)),
+            resource(&format!(
+                "{tenant}/agents/{AGENT}/revisions/{{revision:[^/:]+}}:stream"
+            ))
+            .route(web::post().to(execute::stream)),
         );
 }
 

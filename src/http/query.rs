@@ -12,13 +12,12 @@ pub fn parse<T: DeserializeOwned>(req: &HttpRequest) -> ApiResult<T> {
         match message.split_once("unknown field `") {
             Some((_, rest)) => {
                 let name = rest.split('`').next().unwrap_or_default().to_string();
-                ApiError::invalid(
-                    "UNKNOWN_FIELD",
-                    format!("unknown query parameter '{name}'"),
-                )
-                .with("field", name)
+                ApiError::invalid("UNKNOWN_FIELD", format!("unknown query parameter '{name}'"))
+                    .with("field", name)
             }
-            None => ApiError::invalid_field("query", format!("the query string is invalid: {message}")),
+            None => {
+                ApiError::invalid_field("query", format!("the query string is invalid: {message}"))
+            }
         }
     })
 }

@@ -123,7 +123,10 @@ pub fn get(conn: &Connection, tenant: &str, id: &str) -> Result<Option<AgentRow>
            ON r.tenant_id = a.tenant_id AND r.agent_id = a.id AND r.revision = a.latest_revision
          WHERE a.tenant_id = ?1 AND a.id = ?2"
     );
-    let row = conn.prepare_cached(&sql)?.query_row(params![tenant, id], agent_from_row).optional()?;
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row(params![tenant, id], agent_from_row)
+        .optional()?;
     Ok(row)
 }
 

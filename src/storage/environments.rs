@@ -59,5 +59,8 @@ pub fn ensure(
          VALUES (?1, ?2, NULL, 'auto', ?3)",
     )?
     .execute(params![tenant, slug, now])?;
-    Ok(Ensured::Created { count: count + 1, cap })
+    Ok(Ensured::Created {
+        count: count + 1,
+        cap,
+    })
 }

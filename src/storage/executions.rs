@@ -84,7 +84,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ExecutionRow> {
 
 pub fn get(conn: &Connection, tenant: &str, id: &str) -> Result<Option<ExecutionRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM executions WHERE tenant_id = ?1 AND id = ?2");
-    let row = conn.prepare_cached(&sql)?.query_row(params![tenant, id], from_row).optional()?;
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row(params![tenant, id], from_row)
+        .optional()?;
     Ok(row)
 }
 

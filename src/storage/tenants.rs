@@ -71,8 +71,10 @@ pub fn effective_cap(conn: &Connection, id: &str, default_cap: i64) -> Result<i6
 }
 
 pub fn admin_emails(conn: &Connection, id: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT email FROM admin_emails WHERE tenant_id = ?1 ORDER BY email")?;
-    let emails = stmt.query_map([id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut stmt =
+        conn.prepare_cached("SELECT email FROM admin_emails WHERE tenant_id = ?1 ORDER BY email")?;
+    let emails = stmt
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     Ok(emails)
 }
