@@ -21,18 +21,45 @@ const MAX_REPLY_BYTES: usize = 10 << 20;
 
 /// How a revision runs, exactly as clients send it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "lowercase", try_from = "RuntimeBody")]
 pub enum Runtime {
     Echo {},
     Http {
         url: String,
-        #[serde(rename = "timeoutMs", default = "default_timeout")]
+        #[serde(rename = "timeoutMs")]
         timeout_ms: u64,
     },
 }
 
-fn default_timeout() -> u64 {
-    DEFAULT_TIMEOUT_MS
+/// The runtime object as a flat struct. Deserializing this rather than the tagged enum keeps
+/// the path of a wrong-typed field (`runtime.timeoutMs`) in the error, which serde's buffering
+/// of tagged enums would lose.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RuntimeBody {
+    kind: String,
+    url: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+impl TryFrom<RuntimeBody> for Runtime {
+    type Error = String;
+
+    fn try_from(body: RuntimeBody) -> Result<Self, String> {
+        match (body.kind.as_str(), body.url) {
+            ("echo", None) if body.timeout_ms.is_none() => Ok(Runtime::Echo {}),
+            ("echo", _) => Err("the echo runtime takes no url or timeoutMs".to_string()),
+            ("http", Some(url)) => Ok(Runtime::Http {
+                url,
+                timeout_ms: body.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+            }),
+            ("http", None) => Err("the http runtime needs a url".to_string()),
+            (other, _) => Err(format!(
+                "unknown runtime kind '{}'; use echo or http",
+                crate::domain::slug::abbreviate(other)
+            )),
+        }
+    }
 }
 
 impl Runtime {

@@ -121,6 +121,15 @@ fn refusal(e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         return ApiError::invalid_field(&field, format!("{field} is required"));
     }
 
+    if let Some(twice) = quoted(&message, "duplicate field `") {
+        let field = if path.ends_with(&twice) {
+            path
+        } else {
+            join(&path, &twice)
+        };
+        return ApiError::invalid_field(&field, format!("{field} appears more than once"));
+    }
+
     let field = if path == "." {
         "body".to_string()
     } else {
