@@ -88,3 +88,48 @@ CREATE TABLE executions (
 ) STRICT;
 
 CREATE INDEX executions_by_environment ON executions (tenant_id, environment_slug, seq);
+
+-- migration 2: rollups for per-environment counts and cost, and indexes for the lists
+-- Both rollups are written in the transaction that records the execution, so they always
+-- agree with the executions table. Untagged runs are rolled up under the slug '' (never a
+-- valid slug), since primary-key columns cannot hold NULL here.
+CREATE TABLE usage_totals (
+    tenant_id        TEXT NOT NULL,
+    environment_slug TEXT NOT NULL,
+    agent_id         TEXT NOT NULL,
+    executions       INTEGER NOT NULL,
+    cost_micros      INTEGER NOT NULL,
+    last_at          INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, environment_slug, agent_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX usage_totals_by_agent ON usage_totals (tenant_id, agent_id);
+
+-- One row per tenant, agent, UTC day (days since the epoch, by start time) and environment.
+-- min_seq and max_seq bound where that day's executions sit in commit order, so the partial
+-- days at the edges of a summary window are read through executions_by_agent, not a scan.
+CREATE TABLE usage_daily (
+    tenant_id        TEXT NOT NULL,
+    agent_id         TEXT NOT NULL,
+    day              INTEGER NOT NULL,
+    environment_slug TEXT NOT NULL,
+    executions       INTEGER NOT NULL,
+    cost_micros      INTEGER NOT NULL,
+    last_at          INTEGER NOT NULL,
+    min_seq          INTEGER NOT NULL,
+    max_seq          INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, agent_id, day, environment_slug)
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO usage_totals
+SELECT tenant_id, coalesce(environment_slug, ''), agent_id, count(*), sum(cost_micros),
+       max(finished_at)
+FROM executions GROUP BY 1, 2, 3;
+
+INSERT INTO usage_daily
+SELECT tenant_id, agent_id, started_at / 86400000, coalesce(environment_slug, ''), count(*),
+       sum(cost_micros), max(finished_at), min(seq), max(seq)
+FROM executions GROUP BY 1, 2, 3, 4;
+
+CREATE INDEX executions_by_agent ON executions (tenant_id, agent_id, seq);
+CREATE INDEX environments_by_created ON environments (tenant_id, created_at);

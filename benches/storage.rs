@@ -58,7 +58,7 @@ fn group_commit(path: &Path) -> f64 {
                 for i in (t..ROWS).step_by(TASKS) {
                     let r = row(i);
                     store
-                        .write(move |c| executions::insert(c, &r))
+                        .write(move |c| executions::record(c, &r))
                         .await
                         .unwrap();
                 }
@@ -77,7 +77,7 @@ fn one_per_transaction(path: &Path) -> f64 {
     let started = Instant::now();
     for i in 0..ROWS / 5 {
         let tx = conn.transaction().unwrap();
-        executions::insert(&tx, &row(i)).unwrap();
+        executions::record(&tx, &row(i)).unwrap();
         tx.commit().unwrap();
     }
     (ROWS / 5) as f64 / started.elapsed().as_secs_f64()

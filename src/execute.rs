@@ -8,16 +8,15 @@
 use std::time::Instant;
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use rusqlite::Connection;
 
 use crate::agents::{agent_not_found, parse_stored_runtime};
 use crate::auth::{self, Caller};
 use crate::domain::ids::{AgentId, TenantId, new_execution_id};
-use crate::domain::money::{price_tokens, to_usd};
+use crate::domain::money::price_tokens;
 use crate::domain::slug::{EnvironmentSlug, json_kind};
-use crate::domain::time::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::runtime::{self, RunOutcome, RunRequest, Runtime};
 use crate::state::AppState;
@@ -349,7 +348,7 @@ pub async fn record(
     let stored = row.clone();
     state
         .store
-        .write(move |c| executions::insert(c, &stored))
+        .write(move |c| executions::record(c, &stored))
         .await?;
     Ok(row)
 }
@@ -358,32 +357,4 @@ pub async fn record(
 pub fn failure(row: &ExecutionRow) -> Option<ApiError> {
     let error = row.error.as_deref()?;
     Some(ApiError::agent_failed(&row.id, error))
-}
-
-/// An execution record as clients see it.
-pub fn execution_json(row: &ExecutionRow) -> Value {
-    let output = row
-        .output
-        .as_deref()
-        .map(|o| serde_json::from_str(o).unwrap_or(Value::Null))
-        .unwrap_or(Value::Null);
-    let mut body = json!({
-        "executionId": row.id,
-        "agent": row.agent_id,
-        "revision": row.revision,
-        "status": row.status,
-        "output": output,
-        "sessionId": row.session_id,
-        "environmentSlug": row.environment_slug,
-        "usage": {"inputTokens": row.input_tokens, "outputTokens": row.output_tokens},
-        "costUsd": to_usd(row.cost_micros),
-        "startedAt": rfc3339(row.started_at),
-        "finishedAt": rfc3339(row.finished_at),
-        "durationMs": row.duration_ms,
-        "source": row.source,
-    });
-    if let Some(error) = &row.error {
-        body["error"] = Value::String(error.clone());
-    }
-    body
 }

@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::auth::presented_key;
 use crate::error::{ApiError, ApiResult};
-use crate::execution::{self, Admission, ExecuteBody, Prepared, execution_json};
+use crate::execute::{self, Admission, ExecuteBody, Prepared};
+use crate::executions::execution_json;
 use crate::http::agents::agent_in_path;
 use crate::http::auth::{key_header, path_tenant};
 use crate::http::body::{self, RawBody};
@@ -43,7 +44,7 @@ async fn admit(state: &AppState, req: &HttpRequest, body: RawBody) -> ApiResult<
             .transpose(),
         body,
     };
-    execution::admit(state, admission).await
+    execute::admit(state, admission).await
 }
 
 fn parse_revision(raw: &str) -> ApiResult<i64> {
@@ -63,10 +64,10 @@ pub async fn execute(
 ) -> ApiResult<HttpResponse> {
     let prepared = admit(&state, &req, body).await?;
 
-    let finished = execution::run(&state, &prepared).await;
-    let row = execution::record(&state, prepared, finished).await?;
+    let finished = execute::run(&state, &prepared).await;
+    let row = execute::record(&state, prepared, finished).await?;
 
-    match execution::failure(&row) {
+    match execute::failure(&row) {
         Some(error) => Err(error),
         None => Ok(HttpResponse::Ok().json(execution_json(&row))),
     }
@@ -93,15 +94,15 @@ pub async fn stream(
 
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
-        let finished = execution::run(&state, &prepared).await;
+        let finished = execute::run(&state, &prepared).await;
         if let Ok(out) = &finished.outcome {
             let _ = events
                 .send(event("delta", &json!({"output": out.output})))
                 .await;
         }
         // The record is written even if the client has gone; the sends below then go nowhere.
-        let last = match execution::record(&state, prepared, finished).await {
-            Ok(row) => match execution::failure(&row) {
+        let last = match execute::record(&state, prepared, finished).await {
+            Ok(row) => match execute::failure(&row) {
                 None => event("done", &execution_json(&row)),
                 Some(error) => event("error", &error.body()),
             },

@@ -4,10 +4,13 @@
 pub mod agents;
 pub mod auth;
 pub mod body;
+pub mod environments;
 pub mod execute;
+pub mod executions;
 pub mod health;
 pub mod log;
 pub mod query;
+pub mod settings;
 
 use actix_web::{HttpResponse, Resource, web};
 
@@ -49,6 +52,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "{tenant}/agents/{AGENT}/revisions/{{revision:[^/:]+}}:stream"
             ))
             .route(web::post().to(execute::stream)),
+        )
+        .service(
+            resource(&format!("{tenant}/agents/{AGENT}/environments:summary"))
+                .route(web::get().to(environments::summary)),
+        )
+        .service(
+            resource(&format!("{tenant}/environments"))
+                .route(web::get().to(environments::list))
+                .route(web::post().to(environments::create)),
+        )
+        .service(
+            resource(&format!("{tenant}/environments:diagnostics"))
+                .route(web::get().to(environments::diagnostics)),
+        )
+        .service(
+            resource(&format!("{tenant}/environments/{{slug}}"))
+                .route(web::get().to(environments::get))
+                .route(web::patch().to(environments::patch))
+                .route(web::delete().to(environments::delete)),
+        )
+        .service(resource(&format!("{tenant}/executions")).route(web::get().to(executions::list)))
+        .service(
+            resource(&format!("{tenant}/executions/{{id}}")).route(web::get().to(executions::get)),
+        )
+        .service(
+            resource(&format!("{tenant}/settings"))
+                .route(web::get().to(settings::get))
+                .route(web::patch().to(settings::patch)),
         );
 }
 

@@ -1,6 +1,7 @@
 //! Execution records: written once, when a run ends, and never changed.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::StoreError;
 
@@ -28,8 +29,14 @@ pub struct ExecutionRow {
     pub source: String,
 }
 
-/// Writes a finished execution in one statement, so a crash leaves it whole or absent.
-pub fn insert(conn: &Connection, e: &ExecutionRow) -> Result<(), StoreError> {
+/// Records a finished execution and adds it to the usage rollups. Run inside a transaction:
+/// the row and its rollups are committed together or not at all.
+pub fn record(conn: &Connection, e: &ExecutionRow) -> Result<(), StoreError> {
+    insert(conn, e)?;
+    super::usage::add(conn, e, conn.last_insert_rowid())
+}
+
+fn insert(conn: &Connection, e: &ExecutionRow) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO executions (id, tenant_id, agent_id, revision, environment_slug, session_id,
              status, output, error, input_tokens, output_tokens, cost_micros, started_at,
@@ -97,4 +104,68 @@ pub fn count(conn: &Connection, tenant: &str) -> Result<i64, StoreError> {
         .prepare_cached("SELECT count(*) FROM executions WHERE tenant_id = ?1")?
         .query_row([tenant], |r| r.get(0))?;
     Ok(n)
+}
+
+/// Which executions a list wants. Every value is bound as a parameter, never spliced into SQL.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// `Some(None)` asks for untagged runs.
+    pub environment: Option<Option<String>>,
+    pub agent: Option<String>,
+    pub session_id: Option<String>,
+    pub status: Option<String>,
+    /// Started at or after, in ms.
+    pub from: Option<i64>,
+    /// Started before, in ms.
+    pub to: Option<i64>,
+    /// Only rows committed before this sequence number (the page cursor).
+    pub before_seq: Option<i64>,
+}
+
+/// Executions matching `filter`, newest (last committed) first, at most `limit`, each with its
+/// sequence number for the next page's cursor. Rows committed after the first page only ever
+/// appear in front of the cursor, so paging neither repeats nor skips a row.
+pub fn list(
+    conn: &Connection,
+    tenant: &str,
+    filter: &Filter,
+    limit: i64,
+) -> Result<Vec<(i64, ExecutionRow)>, StoreError> {
+    // Only the clauses in use appear in the SQL, so that SQLite can pick the index that fits
+    // (environment or agent, then seq). The fragments are fixed text; values are parameters.
+    let mut clauses = vec!["tenant_id = ?"];
+    let mut values: Vec<Value> = vec![Value::from(tenant.to_string())];
+    match &filter.environment {
+        None => {}
+        Some(None) => clauses.push("environment_slug IS NULL"),
+        Some(Some(slug)) => {
+            clauses.push("environment_slug = ?");
+            values.push(Value::from(slug.clone()));
+        }
+    }
+    let optional: [(&'static str, Option<Value>); 6] = [
+        ("agent_id = ?", filter.agent.clone().map(Value::from)),
+        ("session_id = ?", filter.session_id.clone().map(Value::from)),
+        ("status = ?", filter.status.clone().map(Value::from)),
+        ("started_at >= ?", filter.from.map(Value::from)),
+        ("started_at < ?", filter.to.map(Value::from)),
+        ("seq < ?", filter.before_seq.map(Value::from)),
+    ];
+    for (clause, value) in optional {
+        if let Some(value) = value {
+            clauses.push(clause);
+            values.push(value);
+        }
+    }
+    values.push(Value::from(limit));
+
+    let sql = format!(
+        "SELECT {COLUMNS}, seq FROM executions WHERE {} ORDER BY seq DESC LIMIT ?",
+        clauses.join(" AND ")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(values), |r| Ok((r.get(16)?, from_row(r)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }

@@ -13,6 +13,7 @@ pub mod executions;
 pub mod keys;
 pub mod schema;
 pub mod tenants;
+pub mod usage;
 mod writer;
 
 use std::fmt;

@@ -78,3 +78,15 @@ pub fn admin_emails(conn: &Connection, id: &str) -> Result<Vec<String>, StoreErr
         .collect::<Result<_, _>>()?;
     Ok(emails)
 }
+
+/// Replaces a tenant's admin e-mails.
+pub fn set_admin_emails(conn: &Connection, id: &str, emails: &[String]) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM admin_emails WHERE tenant_id = ?1", [id])?;
+    for email in emails {
+        conn.execute(
+            "INSERT OR IGNORE INTO admin_emails (tenant_id, email) VALUES (?1, ?2)",
+            params![id, email],
+        )?;
+    }
+    Ok(())
+}

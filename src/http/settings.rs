@@ -1,0 +1,21 @@
+//! Handlers for tenant settings.
+
+use actix_web::{HttpResponse, web};
+
+use crate::error::ApiResult;
+use crate::http::auth::Admin;
+use crate::http::body::JsonBody;
+use crate::settings::{self, PatchBody};
+use crate::state::AppState;
+
+pub async fn get(Admin(caller): Admin, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(settings::get(&state, &caller.tenant).await?))
+}
+
+pub async fn patch(
+    Admin(caller): Admin,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<PatchBody>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(settings::patch(&state, &caller.tenant, body).await?))
+}
