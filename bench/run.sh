@@ -2,11 +2,13 @@
 # The :execute benchmark: echo runtime, 1,000 distinct slugs, 32 connections, side by side in one
 # run with GET /healthz (the HTTP ceiling) and with the same writes made without HTTP.
 #
-#   bench/run.sh                      # 10 s per HTTP measurement
-#   DURATION=30s bench/run.sh         # longer, steadier figures
+#   bench/run.sh                          # 10 s per HTTP measurement
+#   DURATION=30s bench/run.sh             # longer, steadier figures
+#   BASELINE=/path/to/old/fruxon bench/run.sh
+#                                         # also measure another build's :execute in the same run
 #
-# It builds in release mode, starts fruxon on a throw-away database, and prints a table of
-# requests per second and latency, with ratios. wrk is the load generator (apt package `wrk`).
+# It builds in release mode, starts fruxon on a throw-away database, and prints requests per
+# second and latency, with ratios. wrk is the load generator (Debian package `wrk`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,28 +24,32 @@ fi
 cargo build --release --quiet --bin fruxon --bench storage
 
 work=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-RUST_LOG=${RUST_LOG:-info} target/release/fruxon serve --bind 127.0.0.1:0 \
-  --db "$work/bench.db" >"$work/stdout" 2>"$work/stderr" &
-server=$!
+# Starts a server from binary $2 under the name $1; sets base_$1 and key_$1.
+start() {
+  local name=$1 bin=$2 port=""
+  RUST_LOG=${RUST_LOG:-info} "$bin" serve --bind 127.0.0.1:0 --db "$work/$name.db" \
+    >"$work/$name.out" 2>"$work/$name.err" &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/$name.err" | head -1 | cut -d: -f2 || true)
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || { echo "$name did not start:" >&2; cat "$work/$name.err" >&2; exit 1; }
+  printf -v "base_$name" '%s' "http://127.0.0.1:$port"
+  printf -v "key_$name" '%s' "$(grep -o 'fx_[0-9a-f]\{64\}' "$work/$name.out" | head -1)"
+  # Every slug is sighted once before measuring, so the figures are the steady state:
+  # existing environments, one execution record per request.
+  local base="base_$name" key="key_$name"
+  FRUXON_KEY=${!key} wrk -t1 -c4 -d2s -s bench/execute.lua \
+    "${!base}/v1/tenants/demo/agents/support-bot:execute" >/dev/null
+}
 
-port=""
-for _ in $(seq 1 100); do
-  port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/stderr" | head -1 | cut -d: -f2 || true)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "fruxon did not start:" >&2; cat "$work/stderr" >&2; exit 1; }
-key=$(grep -o 'fx_[0-9a-f]\{64\}' "$work/stdout" | head -1)
-base="http://127.0.0.1:$port"
-execute="$base/v1/tenants/demo/agents/support-bot:execute"
-
-# Every slug is sighted once before measuring, so the figures are the steady state: existing
-# environments, one execution record per request.
-FRUXON_KEY=$key wrk -t1 -c4 -d2s -s bench/execute.lua "$execute" >/dev/null
-
-run_wrk() {
+# Runs wrk and prints "req/s p50 p99 non-2xx".
+measure() {
   local name=$1
   shift
   wrk -t"$threads" -c"$connections" -d"$duration" --latency "$@" >"$work/$name.txt"
@@ -55,21 +61,29 @@ run_wrk() {
   printf '%s %s %s %s\n' "$rps" "$p50" "$p99" "${errors:-0}"
 }
 
-read -r health_rps health_p50 health_p99 health_err < <(run_wrk healthz "$base/healthz")
-read -r exec_rps exec_p50 exec_p99 exec_err < <(FRUXON_KEY=$key run_wrk execute \
-  -s bench/execute.lua "$execute")
+row() {
+  printf '%-34s %12s %10s %10s %8s\n' "$@"
+}
 
+start current target/release/fruxon
+[ -z "${BASELINE:-}" ] || start baseline "$BASELINE"
+
+read -r h_rps h_p50 h_p99 h_err < <(measure healthz "$base_current/healthz")
+read -r e_rps e_p50 e_p99 e_err < <(FRUXON_KEY=$key_current measure execute \
+  -s bench/execute.lua "$base_current/v1/tenants/demo/agents/support-bot:execute")
+if [ -n "${BASELINE:-}" ]; then
+  read -r b_rps b_p50 b_p99 b_err < <(FRUXON_KEY=$key_baseline measure baseline \
+    -s bench/execute.lua "$base_baseline/v1/tenants/demo/agents/support-bot:execute")
+fi
 storage=$(cargo bench --quiet --bench storage)
 
 echo
 echo "fruxon :execute benchmark ($connections connections, $threads wrk threads, $duration each)"
-printf '%-34s %12s %10s %10s %8s\n' "measurement" "req/s" "p50" "p99" "non-2xx"
-printf '%-34s %12s %10s %10s %8s\n' "GET /healthz (HTTP ceiling)" "$health_rps" "$health_p50" \
-  "$health_p99" "$health_err"
-printf '%-34s %12s %10s %10s %8s\n' ":execute, echo, 1,000 slugs" "$exec_rps" "$exec_p50" \
-  "$exec_p99" "$exec_err"
+row "measurement" "req/s" "p50" "p99" "non-2xx"
+row "GET /healthz (HTTP ceiling)" "$h_rps" "$h_p50" "$h_p99" "$h_err"
+row ":execute, echo, 1,000 slugs" "$e_rps" "$e_p50" "$e_p99" "$e_err"
+[ -z "${BASELINE:-}" ] || row ":execute, baseline build" "$b_rps" "$b_p50" "$b_p99" "$b_err"
 echo "$storage"
-awk -v e="$exec_rps" -v h="$health_rps" \
-  'BEGIN { printf "ratio :execute / healthz: %.2f\n", e / h }'
-stored=$(grep -c ' 200 tenant=demo agent=support-bot' "$work/stderr" || true)
-echo "request log lines for answered executions: $stored"
+awk -v e="$e_rps" -v h="$h_rps" 'BEGIN { printf "ratio :execute / healthz: %.2f\n", e / h }'
+[ -z "${BASELINE:-}" ] ||
+  awk -v e="$e_rps" -v b="$b_rps" 'BEGIN { printf "ratio :execute / baseline: %.2f\n", e / b }'
