@@ -133,3 +133,15 @@ FROM executions GROUP BY 1, 2, 3, 4;
 
 CREATE INDEX executions_by_agent ON executions (tenant_id, agent_id, seq);
 CREATE INDEX environments_by_created ON environments (tenant_id, created_at);
+
+-- migration 3: browser sessions for the settings page
+-- A session is created by signing in with an admin key; only the hash of its cookie token is
+-- stored. It ends at expires_at, on sign-out, or when its key is revoked (checked per request).
+CREATE TABLE sessions (
+    token_hash BLOB PRIMARY KEY,
+    tenant_id  TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    key_id     TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;

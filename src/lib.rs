@@ -15,6 +15,7 @@ pub mod executions;
 pub mod http;
 pub mod paging;
 pub mod runtime;
+pub mod sessions;
 pub mod settings;
 pub mod startup;
 pub mod state;

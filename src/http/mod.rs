@@ -10,7 +10,9 @@ pub mod executions;
 pub mod health;
 pub mod log;
 pub mod query;
+pub mod session;
 pub mod settings;
+pub mod ui;
 
 use actix_web::{HttpResponse, Resource, web};
 
@@ -23,6 +25,14 @@ const AGENT: &str = "{agent:[^/:]+}";
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let tenant = "/v1/tenants/{tenant}";
     cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/").route(web::get().to(ui::serve)))
+        .service(resource("/static/{file}").route(web::get().to(ui::serve)))
+        .service(
+            resource("/v1/session")
+                .route(web::post().to(session::sign_in))
+                .route(web::get().to(session::current))
+                .route(web::delete().to(session::sign_out)),
+        )
         .service(
             resource(&format!("{tenant}/agents"))
                 .route(web::get().to(agents::list))

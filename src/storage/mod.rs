@@ -12,6 +12,7 @@ pub mod environments;
 pub mod executions;
 pub mod keys;
 pub mod schema;
+pub mod sessions;
 pub mod tenants;
 pub mod usage;
 mod writer;

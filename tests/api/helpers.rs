@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{HttpResponse, HttpServer, web};
 use awc::http::StatusCode;
 use fruxon::config::Settings;
-use fruxon::domain::time::SystemClock;
+use fruxon::domain::time::{Clock, SystemClock};
 use fruxon::startup::Application;
 use serde_json::{Value, json};
 
@@ -145,13 +145,23 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app after letting the test adjust the settings.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(adjust, Arc::new(SystemClock)).await
+}
+
+/// Starts the app with the default settings on a clock the test moves by hand.
+#[allow(dead_code)]
+pub async fn spawn_app_with_clock(clock: &ManualClock) -> TestApp {
+    spawn_app_on(|_| {}, Arc::new(clock.clone())).await
+}
+
+async fn spawn_app_on(adjust: impl FnOnce(&mut Settings), clock: Arc<dyn Clock>) -> TestApp {
     let dir = TempDir::new();
     let db_path = dir.0.join("fruxon.db");
     let mut settings = Settings::for_db(db_path.clone());
     settings.workers = 2;
     adjust(&mut settings);
 
-    let app = Application::build(settings, Arc::new(SystemClock)).expect("the app builds");
+    let app = Application::build(settings, clock).expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let admin_key = app
         .demo_key
@@ -542,4 +552,75 @@ pub fn sse_events(text: &str) -> Vec<(String, Value)> {
             (name, data)
         })
         .collect()
+}
+
+/// A clock that stands still until the test moves it; clones share the same time.
+#[derive(Clone)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+#[allow(dead_code)]
+impl ManualClock {
+    /// A clock showing the RFC 3339 time `at`.
+    pub fn at(at: &str) -> ManualClock {
+        ManualClock(Arc::new(AtomicI64::new(ms(at))))
+    }
+
+    /// Moves the clock to the RFC 3339 time `at`.
+    pub fn set(&self, at: &str) {
+        self.0.store(ms(at), Ordering::SeqCst);
+    }
+
+    /// Moves the clock forward by `ms` milliseconds.
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time.
+#[track_caller]
+pub fn ms(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap_or_else(|e| panic!("{rfc3339:?} is not RFC 3339: {e}"))
+        .timestamp_millis()
+}
+
+/// A dollar amount of a reply as integer micro-dollars, so sums compare exactly.
+#[track_caller]
+#[allow(dead_code)]
+pub fn micros(usd: &Value) -> i64 {
+    let usd = usd
+        .as_f64()
+        .unwrap_or_else(|| panic!("{usd} is not a number"));
+    (usd * 1e6).round() as i64
+}
+
+/// A query string built from pairs, each value URL-encoded.
+#[allow(dead_code)]
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).unwrap()
+}
+
+#[allow(dead_code)]
+impl TestApp {
+    /// PATCHes JSON as the demo admin.
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.send(
+            "PATCH",
+            path,
+            Some(&self.admin_key),
+            Some(body.to_string().as_bytes()),
+        )
+        .await
+    }
+
+    /// DELETEs as the demo admin.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send("DELETE", path, Some(&self.admin_key), None).await
+    }
 }
