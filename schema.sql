@@ -145,3 +145,37 @@ CREATE TABLE sessions (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+
+-- migration 4: the notification outbox and the state of each tenant's cap alerts
+-- A notification is written in the same transaction as the event that causes it, so it can
+-- never be lost or sent for an event that did not happen; a worker delivers it afterwards.
+CREATE TABLE notifications (
+    id              INTEGER PRIMARY KEY,
+    tenant_id       TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    kind            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    -- A JSON array of addresses, fixed when the event happened.
+    recipients      TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    status          TEXT NOT NULL
+                    CHECK (status IN ('pending', 'sent', 'failed', 'unconfigured')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    next_attempt_at INTEGER NOT NULL,
+    sent_at         INTEGER
+) STRICT;
+
+CREATE INDEX notifications_due ON notifications (status, next_attempt_at);
+CREATE INDEX notifications_by_tenant ON notifications (tenant_id, id);
+
+-- warning_armed: the 80% warning may fire (it re-arms only once the count falls below 80%).
+-- episode_open: the tenant is in a cap episode (a new slug was refused and it is still at cap).
+-- refused_slugs: a JSON array of the slugs refused in the current episode, oldest first.
+CREATE TABLE cap_alerts (
+    tenant_id        TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    warning_armed    INTEGER NOT NULL DEFAULT 1,
+    episode_open     INTEGER NOT NULL DEFAULT 0,
+    last_cap_mail_at INTEGER,
+    refused_slugs    TEXT NOT NULL DEFAULT '[]'
+) STRICT;

@@ -16,6 +16,13 @@ pub struct Settings {
     pub default_environment_cap: i64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Where e-mail goes (`smtp://host:port`, `smtps://user:pass@host`); none means notifications
+    /// are kept as `unconfigured`. It may hold a password: never log it whole.
+    pub smtp_url: Option<String>,
+    /// The sender of notification e-mails.
+    pub mail_from: String,
+    /// The address people use to reach this server, for links in e-mails.
+    pub public_url: Option<String>,
 }
 
 impl Settings {
@@ -39,6 +46,10 @@ impl Settings {
             bind: std::env::var("FRUXON_BIND").unwrap_or_else(|_| "127.0.0.1:8080".to_string()),
             default_environment_cap: cap,
             workers: 0,
+            smtp_url: non_empty("FRUXON_SMTP_URL"),
+            mail_from: non_empty("FRUXON_MAIL_FROM")
+                .unwrap_or_else(|| "fruxon <fruxon@localhost>".to_string()),
+            public_url: non_empty("FRUXON_PUBLIC_URL"),
         })
     }
 
@@ -49,6 +60,36 @@ impl Settings {
             bind: "127.0.0.1:0".to_string(),
             default_environment_cap: DEFAULT_ENVIRONMENT_CAP,
             workers: 0,
+            smtp_url: None,
+            mail_from: "fruxon <fruxon@localhost>".to_string(),
+            public_url: None,
         }
     }
+
+    /// The SMTP server without its credentials, for logs.
+    pub fn smtp_display(&self) -> String {
+        match &self.smtp_url {
+            None => "not configured (notifications are kept as unconfigured)".to_string(),
+            Some(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("smtp", url));
+                let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                format!("{scheme}://{host}")
+            }
+        }
+    }
+
+    /// The settings page's address, for links in e-mails.
+    pub fn settings_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => format!("{}/", url.trim_end_matches('/')),
+            None => format!("http://{}/", self.bind),
+        }
+    }
+}
+
+fn non_empty(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::agents::parse_display_name;
+use crate::alerts;
 use crate::diagnostics::{self, SlugStat};
 use crate::domain::ids::TenantId;
 use crate::domain::slug::EnvironmentSlug;
@@ -153,14 +154,15 @@ pub async fn create(state: &AppState, tenant: &TenantId, body: CreateBody) -> Ap
         .transpose()?;
 
     let (t, s) = (tenant.as_str().to_string(), slug.as_str().to_string());
-    let (cap, now) = (state.settings.default_environment_cap, state.now_ms());
+    let (alerting, now) = (state.alert_settings(), state.now_ms());
     let outcome = state
         .store
         .write(move |c| {
+            let name = display_name.as_deref();
             let outcome =
-                environments::register(c, &t, &s, "explicit", display_name.as_deref(), cap, now)?;
-            let row = environments::get(c, &t, &s)?;
-            Ok((outcome, row))
+                environments::register(c, &t, &s, "explicit", name, alerting.default_cap, now)?;
+            alerts::after_register(c, &alerting, &t, &s, outcome, now)?;
+            Ok((outcome, environments::get(c, &t, &s)?))
         })
         .await?;
 
@@ -237,9 +239,16 @@ pub async fn patch(
 /// Deletes the registry row only; executions keep their slug and their history.
 pub async fn delete(state: &AppState, tenant: &TenantId, slug: &EnvironmentSlug) -> ApiResult<()> {
     let (t, s) = (tenant.as_str().to_string(), slug.as_str().to_string());
+    let alerting = state.alert_settings();
     let deleted = state
         .store
-        .write(move |c| environments::delete(c, &t, &s))
+        .write(move |c| {
+            let deleted = environments::delete(c, &t, &s)?;
+            if deleted {
+                alerts::after_delete(c, &alerting, &t)?;
+            }
+            Ok(deleted)
+        })
         .await?;
     if !deleted {
         return Err(not_found(slug.as_str()));

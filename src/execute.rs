@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use rusqlite::Connection;
 
 use crate::agents::{agent_not_found, parse_stored_runtime};
+use crate::alerts;
 use crate::auth::{self, Caller};
 use crate::domain::ids::{AgentId, TenantId, new_execution_id};
 use crate::domain::money::price_tokens;
@@ -236,10 +237,14 @@ async fn missing_revision(state: &AppState, target: &Target) -> ApiError {
 /// Registers a slug seen for the first time, under the tenant's cap.
 async fn auto_create(state: &AppState, tenant: &TenantId, slug: &EnvironmentSlug) -> ApiResult<()> {
     let (t, s) = (tenant.as_str().to_string(), slug.as_str().to_string());
-    let (cap, now) = (state.settings.default_environment_cap, state.now_ms());
+    let (alerting, now) = (state.alert_settings(), state.now_ms());
     let ensured = state
         .store
-        .write(move |c| environments::ensure(c, &t, &s, cap, now))
+        .write(move |c| {
+            let outcome = environments::ensure(c, &t, &s, alerting.default_cap, now)?;
+            alerts::after_register(c, &alerting, &t, &s, outcome, now)?;
+            Ok(outcome)
+        })
         .await?;
     match ensured {
         Ensured::Existing => Ok(()),

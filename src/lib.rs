@@ -2,6 +2,7 @@
 //! environment (the end-customer) it serves. See ARCHITECTURE.md for the layers.
 
 pub mod agents;
+pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -13,6 +14,8 @@ pub mod error;
 pub mod execute;
 pub mod executions;
 pub mod http;
+pub mod mailer;
+pub mod notifications;
 pub mod paging;
 pub mod runtime;
 pub mod sessions;

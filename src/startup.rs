@@ -12,7 +12,7 @@ use crate::config::Settings;
 use crate::domain::time::Clock;
 use crate::state::AppState;
 use crate::storage::{self, Store, schema};
-use crate::{http, tenants};
+use crate::{http, mailer, tenants};
 
 /// Read connections in the pool: enough for the workers and the blocking threads to overlap.
 const READERS: u32 = 8;
@@ -28,7 +28,8 @@ pub struct Application {
 
 impl Application {
     /// Opens and migrates the database, creates the demo tenant on an empty one, and binds.
-    pub fn build(settings: Settings, clock: Arc<dyn Clock>) -> io::Result<Application> {
+    pub fn build(mut settings: Settings, clock: Arc<dyn Clock>) -> io::Result<Application> {
+        let smtp = mailer::configure(&settings).map_err(io::Error::other)?;
         let store = Store::open(&settings.db_path, READERS).map_err(io::Error::other)?;
         let mut conn = storage::open_connection(&settings.db_path).map_err(io::Error::other)?;
         let demo_key =
@@ -37,9 +38,10 @@ impl Application {
 
         let listener = TcpListener::bind(&settings.bind)?;
         let port = listener.local_addr()?.port();
+        settings.bind = listener.local_addr()?.to_string();
         log::info!(
             "fruxon starting: listening on {}, database {} (schema version {}), \
-             default environment cap {}, workers {}",
+             default environment cap {}, workers {}, smtp {}, settings page {}",
             listener.local_addr()?,
             settings.db_path.display(),
             schema::latest_version(),
@@ -49,13 +51,23 @@ impl Application {
             } else {
                 settings.workers.to_string()
             },
+            settings.smtp_display(),
+            settings.settings_url(),
         );
 
         let workers = settings.workers;
+        let lifetime = Arc::new(());
+        mailer::start(
+            store.clone(),
+            smtp,
+            clock.clone(),
+            Arc::downgrade(&lifetime),
+        );
         let state = AppState {
             store,
             settings: Arc::new(settings),
             clock,
+            lifetime,
         };
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {

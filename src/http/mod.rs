@@ -9,6 +9,7 @@ pub mod execute;
 pub mod executions;
 pub mod health;
 pub mod log;
+pub mod notifications;
 pub mod query;
 pub mod session;
 pub mod settings;
@@ -85,6 +86,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource(&format!("{tenant}/executions")).route(web::get().to(executions::list)))
         .service(
             resource(&format!("{tenant}/executions/{{id}}")).route(web::get().to(executions::get)),
+        )
+        .service(
+            resource(&format!("{tenant}/notifications")).route(web::get().to(notifications::list)),
         )
         .service(
             resource(&format!("{tenant}/settings"))

@@ -7,10 +7,12 @@
 //! those write transactions and nowhere else.
 
 pub mod agents;
+pub mod alerts;
 mod checkpointer;
 pub mod environments;
 pub mod executions;
 pub mod keys;
+pub mod notifications;
 pub mod schema;
 pub mod sessions;
 pub mod tenants;
@@ -19,6 +21,7 @@ mod writer;
 
 use std::fmt;
 use std::path::Path;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -123,6 +126,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 pub struct Store {
     readers: r2d2::Pool<SqliteConnectionManager>,
     writer: Writer,
+    /// Dropped with the last clone of the store; the background threads watch it to stop.
+    alive: Arc<()>,
 }
 
 impl Store {
@@ -135,7 +140,8 @@ impl Store {
         // A checkpointer thread of its own does that work beside the writer instead.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let writer = Writer::start(conn);
-        checkpointer::start(open_connection(path)?);
+        let alive = Arc::new(());
+        checkpointer::start(open_connection(path)?, Arc::downgrade(&alive));
 
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -147,7 +153,11 @@ impl Store {
             .max_size(readers)
             .connection_timeout(Duration::from_secs(5))
             .build(manager)?;
-        Ok(Store { readers, writer })
+        Ok(Store {
+            readers,
+            writer,
+            alive,
+        })
     }
 
     /// Runs `f` on a pooled read-only connection, off the async executor.
@@ -177,6 +187,20 @@ impl Store {
     ) -> Result<T, StoreError> {
         let conn = self.readers.get()?;
         f(&conn)
+    }
+
+    /// `write` for threads outside the async runtime (the mailer): blocks until committed.
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.run_blocking(f)
+    }
+
+    /// A token that lives as long as any clone of this store.
+    pub fn alive(&self) -> Weak<()> {
+        Arc::downgrade(&self.alive)
     }
 
     /// Runs `f` inside the writer's next transaction and answers once that transaction has
