@@ -94,7 +94,10 @@ async fn measure(client: &awc::Client, url: &str, key: &str) -> (Duration, Durat
     (times[SAMPLES / 2], times[SAMPLES * 99 / 100])
 }
 
-fn run(n: usize) -> Vec<(String, Duration, Duration)> {
+/// Per case: its name, p50 and p99.
+type Timings = Vec<(String, Duration, Duration)>;
+
+fn run(n: usize) -> Timings {
     let dir = std::env::temp_dir().join(format!("fruxon-history-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("history.db");
@@ -176,8 +179,7 @@ fn main() {
                 .expect("SIZES is a comma-separated list of counts")
         })
         .collect();
-    let runs: Vec<(usize, Vec<(String, Duration, Duration)>)> =
-        sizes.iter().map(|&n| (n, run(n))).collect();
+    let runs: Vec<(usize, Timings)> = sizes.iter().map(|&n| (n, run(n))).collect();
 
     print!("{:<34}", "GET (sequential, ms)");
     for (n, _) in &runs {
