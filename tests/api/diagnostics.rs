@@ -261,3 +261,18 @@ fn rfc_millis(at: &str) -> String {
         .to_utc()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+#[actix_web::test]
+async fn an_empty_registry_has_nothing_to_diagnose() {
+    let app = spawn_app().await;
+    app.execute(&json!({"parameters": {}})).await.execution_id();
+
+    let diagnosis = diagnose(&app).await;
+
+    assert_eq!(
+        diagnosis,
+        json!({"count": 0, "cap": 1000, "createdLast24h": 0, "recentSlugs": [],
+               "suspiciousSlugs": [], "likelyCause": null}),
+        "untagged runs register nothing"
+    );
+}

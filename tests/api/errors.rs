@@ -581,7 +581,6 @@ async fn missing_agents_revisions_and_paths_are_json_404s() {
             "adding a revision to an unknown agent",
         ),
         ("GET", "/v1/nope", json!({}), "an unknown path"),
-        ("GET", "/", json!({}), "the root"),
         (
             "POST",
             "/v1/tenants/demo/agents/support-bot:explode",

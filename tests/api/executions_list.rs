@@ -11,6 +11,9 @@ use crate::helpers::{Reply, TestAgent, TestApp, ms, query, send_to, spawn_app};
 const EXECUTIONS: &str = "/v1/tenants/demo/executions";
 const EXECUTE: &str = "/v1/tenants/demo/agents/support-bot:execute";
 
+/// Query parameters, in order.
+type Pairs<'a> = Vec<(&'a str, &'a str)>;
+
 /// An execution as the test made it.
 #[derive(Clone, Debug)]
 struct Made {
@@ -126,7 +129,7 @@ async fn filters_select_exactly_the_matching_executions_newest_first() {
     let (from, to) = (rfc(window_from), rfc(window_to));
     type Pick = fn(&Made) -> bool;
     // (query, which of the made executions match, why)
-    let cases: Vec<(Vec<(&str, &str)>, Pick, &str)> = vec![
+    let cases: Vec<(Pairs, Pick, &str)> = vec![
         (vec![], |_| true, "no filter lists everything"),
         (
             vec![("environment", "acme_corp")],
@@ -374,7 +377,7 @@ async fn bad_list_queries_are_refused_naming_the_parameter() {
         .unwrap_or_else(|| panic!("two environments make two pages: {}", registry.text))
         .to_string();
     // (query, reason, field, why it must fail)
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str, &str)> = vec![
+    let cases: Vec<(Pairs, &str, &str, &str)> = vec![
         (
             vec![("pageToken", "garbage")],
             "INVALID_ARGUMENT",
@@ -469,7 +472,7 @@ async fn bad_list_queries_are_refused_naming_the_parameter() {
 
     for (pairs, reason, field, why) in &cases {
         let reply = app.get(&format!("{EXECUTIONS}?{}", query(pairs))).await;
-        reply.assert_error(400, reason);
+        reply.assert_refused(400, reason, why);
         assert_eq!(reply.metadata()["field"], *field, "{why}: {}", reply.text);
     }
 
@@ -581,7 +584,7 @@ async fn an_execution_is_read_by_id_and_only_within_its_tenant() {
 
     assert_eq!(
         ids(&app.get(EXECUTIONS).await.body),
-        [id.clone()],
+        [id.as_str()],
         "demo sees only its own"
     );
     let other_list = app

@@ -115,6 +115,19 @@ impl Reply {
         );
     }
 
+    /// `assert_error`, saying `why` the request had to fail when the status or reason differ.
+    #[track_caller]
+    #[allow(dead_code)]
+    pub fn assert_refused(&self, code: u16, reason: &str, why: &str) {
+        assert_eq!(
+            (self.status.as_u16(), self.reason()),
+            (code, reason),
+            "{why}: {}",
+            self.text
+        );
+        self.assert_error(code, reason);
+    }
+
     /// The execution id of a successful reply.
     #[track_caller]
     pub fn execution_id(&self) -> String {
@@ -154,7 +167,7 @@ pub async fn spawn_app_with_clock(clock: &ManualClock) -> TestApp {
     spawn_app_on(|_| {}, Arc::new(clock.clone())).await
 }
 
-async fn spawn_app_on(adjust: impl FnOnce(&mut Settings), clock: Arc<dyn Clock>) -> TestApp {
+pub async fn spawn_app_on(adjust: impl FnOnce(&mut Settings), clock: Arc<dyn Clock>) -> TestApp {
     let dir = TempDir::new();
     let db_path = dir.0.join("fruxon.db");
     let mut settings = Settings::for_db(db_path.clone());

@@ -261,7 +261,7 @@ async fn explicit_create_refuses_bad_slugs_and_stores_nothing() {
 
     for (slug, why) in &cases {
         let reply = app.post(ENVS, &json!({"slug": slug})).await;
-        reply.assert_error(400, "INVALID_ENVIRONMENT_SLUG");
+        reply.assert_refused(400, "INVALID_ENVIRONMENT_SLUG", why);
         assert_eq!(reply.status_word(), "INVALID_ARGUMENT", "{why}");
         assert_eq!(reply.metadata()["field"], "slug", "{why}: {}", reply.text);
     }
@@ -322,7 +322,7 @@ async fn explicit_create_refuses_bodies_that_are_not_a_slug_and_a_display_name()
 
     for (body, reason, field, why) in &cases {
         let reply = app.post(ENVS, body).await;
-        reply.assert_error(400, reason);
+        reply.assert_refused(400, reason, why);
         assert_eq!(reply.metadata()["field"], *field, "{why}: {}", reply.text);
     }
 
@@ -378,7 +378,7 @@ async fn creating_an_existing_slug_is_a_conflict_however_it_was_created() {
         let reply = app
             .post(ENVS, &json!({"slug": slug, "displayName": "Taken over"}))
             .await;
-        reply.assert_error(409, "ALREADY_EXISTS");
+        reply.assert_refused(409, "ALREADY_EXISTS", why);
         assert_eq!(
             reply.metadata()["environmentSlug"],
             slug,
@@ -539,6 +539,15 @@ async fn display_names_with_control_characters_or_over_200_characters_are_refuse
         ("Acme\tCorp".into(), "a tab"),
         ("Acme\u{0}Corp".into(), "a NUL"),
         ("Acme\u{1b}[31mCorp".into(), "a terminal escape"),
+        ("Acme\u{85}Corp".into(), "NEL, the C1 next-line control"),
+        (
+            "Acme\u{2028}Corp".into(),
+            "U+2028 LINE SEPARATOR is a newline too",
+        ),
+        (
+            "Acme\u{2029}Corp".into(),
+            "U+2029 PARAGRAPH SEPARATOR is a newline too",
+        ),
         ("x".repeat(201), "201 characters"),
         (
             "é".repeat(201),
@@ -550,7 +559,7 @@ async fn display_names_with_control_characters_or_over_200_characters_are_refuse
         let reply = app
             .patch(&env_path("acme_corp"), &json!({"displayName": name}))
             .await;
-        reply.assert_error(400, "INVALID_ARGUMENT");
+        reply.assert_refused(400, "INVALID_ARGUMENT", why);
         assert_eq!(
             reply.metadata()["field"],
             "displayName",
@@ -598,7 +607,7 @@ async fn the_slug_of_an_environment_cannot_change() {
 
     for (body, why) in &cases {
         let reply = app.patch(&env_path("acme_corp"), body).await;
-        reply.assert_error(400, "SLUG_IMMUTABLE");
+        reply.assert_refused(400, "SLUG_IMMUTABLE", why);
         assert_eq!(reply.metadata()["environmentSlug"], "acme_corp", "{why}");
     }
 
@@ -830,4 +839,89 @@ async fn a_slug_that_could_never_exist_is_not_found_in_a_path() {
         let gone = app.delete(&env_path(segment)).await;
         assert_eq!(gone.status, 404, "{why}: {}", gone.text);
     }
+}
+
+#[actix_web::test]
+async fn racing_explicit_creates_of_one_slug_create_it_once() {
+    let app = spawn_app().await;
+    let racers: Vec<_> = (0..12)
+        .map(|i| {
+            let body = json!({"slug": "contested", "displayName": format!("Racer {i}")});
+            app.spawn_post(Some(&app.admin_key), ENVS, &body)
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for handle in racers {
+        let reply = handle.await.unwrap();
+        if reply.status == 201 {
+            winners.push(reply.body["displayName"].clone());
+        } else {
+            reply.assert_error(409, "ALREADY_EXISTS");
+        }
+    }
+
+    assert_eq!(winners.len(), 1, "exactly one create wins: {winners:?}");
+    assert_eq!(app.count("SELECT count(*) FROM environments"), 1);
+    let stored = app.get(&env_path("contested")).await.body;
+    assert_eq!(
+        stored["displayName"], winners[0],
+        "the winner's name is kept"
+    );
+}
+
+#[actix_web::test]
+async fn registries_and_their_counts_are_per_tenant() {
+    let app = spawn_app().await;
+    let other_key = app.cli_key(&["tenant", "create", "other"]);
+    let created = app
+        .post_as(
+            Some(&other_key),
+            "/v1/tenants/other/agents",
+            &json!({"id": "bot", "runtime": {"kind": "echo"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    for _ in 0..3 {
+        let reply = app
+            .post_as(
+                Some(&other_key),
+                "/v1/tenants/other/agents/bot:execute",
+                &tagged("acme_corp"),
+            )
+            .await;
+        reply.execution_id();
+    }
+    let theirs = app
+        .post_as(
+            Some(&other_key),
+            "/v1/tenants/other/environments",
+            &json!({"slug": "their_own", "displayName": "Theirs"}),
+        )
+        .await;
+    assert_eq!(theirs.status, 201, "{}", theirs.text);
+    app.execute_in("acme_corp").await.execution_id();
+
+    let ours = app.get(&env_path("acme_corp")).await.body;
+    assert_eq!(ours["executionCount"], 1, "only demo's runs count: {ours}");
+    let list = app.get(ENVS).await;
+    assert_eq!(slugs(&list.body), ["acme_corp"]);
+    assert_eq!(list.body["count"], 1);
+    app.get(&env_path("their_own"))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    app.delete(&env_path("their_own"))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let other_list = app
+        .send(
+            "GET",
+            "/v1/tenants/other/environments",
+            Some(&other_key),
+            None,
+        )
+        .await;
+    assert_eq!(slugs(&other_list.body), ["acme_corp", "their_own"]);
+    assert_eq!(other_list.body["environments"][0]["executionCount"], 3);
+    let diagnosis = app.get(&format!("{ENVS}:diagnostics")).await.body;
+    assert_eq!(diagnosis["count"], 1, "{diagnosis}");
 }

@@ -201,7 +201,7 @@ async fn invalid_admin_emails_are_refused_naming_the_entry() {
 
     for (value, reason, field, why) in &cases {
         let reply = patch_as(&app, &key, "acme_inc", &json!({"adminEmails": value})).await;
-        reply.assert_error(400, reason);
+        reply.assert_refused(400, reason, why);
         assert_eq!(reply.metadata()["field"], *field, "{why}: {}", reply.text);
         assert!(reply.message().contains(field), "{why}: {}", reply.text);
         assert_eq!(
@@ -238,6 +238,10 @@ async fn the_cap_cannot_be_changed_over_http() {
         (json!({"environmentCap": 5000}), "the operator sets the cap"),
         (json!({"environmentCap": 5}), "even to the value it has"),
         (
+            json!({"environmentCap": null}),
+            "null would read as lifting the cap, and must not be ignored silently",
+        ),
+        (
             json!({"environmentCap": 5000, "adminEmails": ["ops@acme.example"]}),
             "a valid e-mail change does not carry the cap along",
         ),
@@ -252,7 +256,7 @@ async fn the_cap_cannot_be_changed_over_http() {
                 Some(body.to_string().as_bytes()),
             )
             .await;
-        reply.assert_error(400, "INVALID_ARGUMENT");
+        reply.assert_refused(400, "INVALID_ARGUMENT", why);
         assert_eq!(
             reply.metadata()["field"],
             "environmentCap",

@@ -12,6 +12,9 @@ use crate::helpers::{
 const AGENT: &str = "mix-bot";
 const SUMMARY: &str = "/v1/tenants/demo/agents/mix-bot/environments:summary";
 
+/// Query parameters, in order.
+type Pairs<'a> = &'a [(&'a str, &'a str)];
+
 /// How one revision of `mix-bot` runs.
 #[derive(Clone, Copy, Debug)]
 enum Rev {
@@ -375,7 +378,7 @@ async fn bad_windows_and_unknown_agents_are_refused() {
     let agent = TestAgent::start().await;
     mix_agent(&app, &agent).await;
     // (query, reason, field, why it must fail)
-    let cases: &[(&[(&str, &str)], &str, &str, &str)] = &[
+    let cases: &[(Pairs, &str, &str, &str)] = &[
         (
             &[("from", "yesterday")],
             "INVALID_ARGUMENT",
@@ -429,7 +432,7 @@ async fn bad_windows_and_unknown_agents_are_refused() {
 
     for (pairs, reason, field, why) in cases {
         let reply = app.get(&format!("{SUMMARY}?{}", query(pairs))).await;
-        reply.assert_error(400, reason);
+        reply.assert_refused(400, reason, why);
         assert_eq!(reply.metadata()["field"], *field, "{why}: {}", reply.text);
     }
 
