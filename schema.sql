@@ -179,3 +179,48 @@ CREATE TABLE cap_alerts (
     last_cap_mail_at INTEGER,
     refused_slugs    TEXT NOT NULL DEFAULT '[]'
 ) STRICT;
+
+-- migration 5: budgets per environment (optionally per agent), their per-period usage, and the
+-- tenant settings they need (time zone, default budget, alert webhook)
+-- agent_id '' means the budget covers every agent of the environment.
+CREATE TABLE budgets (
+    tenant_id        TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    environment_slug TEXT NOT NULL,
+    agent_id         TEXT NOT NULL,
+    limit_micros     INTEGER CHECK (limit_micros IS NULL OR limit_micros > 0),
+    limit_executions INTEGER CHECK (limit_executions IS NULL OR limit_executions > 0),
+    period           TEXT NOT NULL CHECK (period IN ('day', 'week', 'month')),
+    -- A JSON array of percentages, ascending.
+    thresholds       TEXT NOT NULL,
+    enforce          INTEGER NOT NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, environment_slug, agent_id),
+    CHECK (limit_micros IS NOT NULL OR limit_executions IS NOT NULL)
+) STRICT, WITHOUT ROWID;
+
+-- Spend per budget scope and period, written with each execution. A new period is a new key,
+-- so budgets reset by themselves. `fired` is a JSON array of the thresholds already alerted.
+CREATE TABLE budget_usage (
+    tenant_id        TEXT NOT NULL,
+    environment_slug TEXT NOT NULL,
+    agent_id         TEXT NOT NULL,
+    period           TEXT NOT NULL,
+    period_start     INTEGER NOT NULL,
+    executions       INTEGER NOT NULL,
+    cost_micros      INTEGER NOT NULL,
+    fired            TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (tenant_id, environment_slug, agent_id, period, period_start)
+) STRICT, WITHOUT ROWID;
+
+ALTER TABLE tenants ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+-- The budget every new environment starts with, as JSON, or NULL for none.
+ALTER TABLE tenants ADD COLUMN default_budget TEXT;
+ALTER TABLE tenants ADD COLUMN alert_webhook_url TEXT;
+-- The webhook signing secret; kept in clear because signing needs it, never shown again.
+ALTER TABLE tenants ADD COLUMN webhook_secret TEXT;
+
+-- Notifications go to e-mail (recipients) or to a webhook (target, body is the JSON sent).
+ALTER TABLE notifications ADD COLUMN channel TEXT NOT NULL DEFAULT 'email'
+    CHECK (channel IN ('email', 'webhook'));
+ALTER TABLE notifications ADD COLUMN target TEXT;

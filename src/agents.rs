@@ -53,7 +53,11 @@ pub fn parse_display_name(field: &str, raw: &str) -> ApiResult<String> {
             format!("{field} must be 1 to {MAX_DISPLAY_NAME} characters, got {length}"),
         ));
     }
-    if trimmed.chars().any(char::is_control) {
+    // Line and paragraph separators break lines as surely as '\n' does, though not "control".
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+    {
         return Err(ApiError::invalid_field(
             field,
             format!("{field} may not contain control characters such as newlines or tabs"),

@@ -104,12 +104,13 @@ fn settle(state: &mut AlertState, count: i64, cap: i64) {
     }
 }
 
-struct Mail {
-    subject: String,
-    body: String,
+pub struct Mail {
+    pub subject: String,
+    pub body: String,
 }
 
-fn enqueue(
+/// Queues an e-mail to the tenant's admins, in the caller's transaction.
+pub fn enqueue(
     conn: &Connection,
     tenant: &str,
     kind: &str,
@@ -125,6 +126,8 @@ fn enqueue(
             recipients,
             subject: mail.subject,
             body: mail.body,
+            channel: "email".to_string(),
+            target: None,
         },
         now,
     )?;

@@ -16,7 +16,7 @@ use crate::paging::PageRequest;
 use crate::state::AppState;
 use crate::storage::environments::{self, Ensured, EnvironmentRow};
 use crate::storage::usage::{self, Usage};
-use crate::storage::{StoreError, tenants};
+use crate::storage::{StoreError, budgets, tenants};
 
 /// How many of the newest slugs diagnostics lists.
 const RECENT: i64 = 20;
@@ -52,8 +52,15 @@ pub struct PatchBody {
     display_name: Option<Option<String>>,
 }
 
+/// Tells any field sent (even as `null`) from an absent one.
+pub fn present_value<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Value>>, D::Error> {
+    Option::<Value>::deserialize(d).map(Some)
+}
+
 /// Tells `"displayName": null` (clear it) from an absent field (leave it).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+pub fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -73,6 +80,23 @@ fn not_found(slug: &str) -> ApiError {
         "environment '{slug}' does not exist in this tenant"
     ))
     .with("environmentSlug", slug)
+}
+
+/// Everything that follows an attempt to register a slug, in its transaction: the cap alerts,
+/// and the default budget for a new environment. Both ways of registering call this.
+pub fn after_register(
+    conn: &rusqlite::Connection,
+    alerting: &alerts::AlertSettings,
+    tenant: &str,
+    slug: &str,
+    outcome: Ensured,
+    now: i64,
+) -> Result<(), StoreError> {
+    alerts::after_register(conn, alerting, tenant, slug, outcome, now)?;
+    if let Ensured::Created { .. } = outcome {
+        crate::budgets::apply_default(conn, tenant, slug, now)?;
+    }
+    Ok(())
 }
 
 /// Parses the slug of a path: one that could never be valid simply does not exist.
@@ -161,7 +185,7 @@ pub async fn create(state: &AppState, tenant: &TenantId, body: CreateBody) -> Ap
             let name = display_name.as_deref();
             let outcome =
                 environments::register(c, &t, &s, "explicit", name, alerting.default_cap, now)?;
-            alerts::after_register(c, &alerting, &t, &s, outcome, now)?;
+            after_register(c, &alerting, &t, &s, outcome, now)?;
             Ok((outcome, environments::get(c, &t, &s)?))
         })
         .await?;
@@ -245,6 +269,7 @@ pub async fn delete(state: &AppState, tenant: &TenantId, slug: &EnvironmentSlug)
         .write(move |c| {
             let deleted = environments::delete(c, &t, &s)?;
             if deleted {
+                budgets::delete_for_environment(c, &t, &s)?;
                 alerts::after_delete(c, &alerting, &t)?;
             }
             Ok(deleted)

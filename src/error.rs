@@ -60,6 +60,16 @@ impl ApiError {
         )
     }
 
+    /// A 429: a quota is used up for now.
+    pub fn resource_exhausted(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            reason,
+            message.into(),
+        )
+    }
+
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use rusqlite::Connection;
 
 use crate::agents::{agent_not_found, parse_stored_runtime};
-use crate::alerts;
 use crate::auth::{self, Caller};
+use crate::budgets;
 use crate::domain::ids::{AgentId, TenantId, new_execution_id};
 use crate::domain::money::price_tokens;
 use crate::domain::slug::{EnvironmentSlug, json_kind};
@@ -130,6 +130,8 @@ struct Found {
     key: Option<KeyRow>,
     revision: Option<RevisionRow>,
     environment_known: bool,
+    /// An enforced budget of the environment that is used up.
+    exhausted: Option<budgets::Exhausted>,
 }
 
 /// Checks an execute request in the contract's order (the key, the body and its slug, the
@@ -154,9 +156,10 @@ pub async fn admit(state: &AppState, admission: Admission) -> ApiResult<Prepared
         _ => None,
     };
     let tenant = path_tenant.clone();
+    let now = state.now_ms();
     let found = state
         .store
-        .read_inline(|c| find(c, &key_hash, &tenant, lookup))?;
+        .read_inline(|c| find(c, &key_hash, &tenant, lookup, now))?;
 
     let caller = auth::judge(found.key, &path_tenant)?;
     let request = body?;
@@ -168,6 +171,15 @@ pub async fn admit(state: &AppState, admission: Admission) -> ApiResult<Prepared
     let Some(revision) = found.revision else {
         return Err(missing_revision(state, &target).await);
     };
+
+    if let (Some(slug), Some(exhausted)) = (&request.environment, &found.exhausted) {
+        return Err(budgets::refusal(
+            target.tenant.as_str(),
+            slug.as_str(),
+            exhausted,
+            now,
+        ));
+    }
 
     if let (Some(slug), false) = (&request.environment, found.environment_known) {
         auto_create(state, &target.tenant, slug).await?;
@@ -189,12 +201,14 @@ fn find(
     key_hash: &[u8],
     tenant: &str,
     lookup: Option<(String, Option<i64>, Option<String>)>,
+    now: i64,
 ) -> Result<Found, StoreError> {
     let key = keys::find_by_hash(c, key_hash)?;
     let mut found = Found {
         key,
         revision: None,
         environment_known: true,
+        exhausted: None,
     };
     // Nothing of the tenant is read for a key that may not see it.
     let allowed = found
@@ -205,6 +219,9 @@ fn find(
         found.revision = agents::revision(c, tenant, &agent, revision)?;
         if let (Some(_), Some(slug)) = (&found.revision, slug) {
             found.environment_known = environments::exists(c, tenant, &slug)?;
+            if found.environment_known {
+                found.exhausted = budgets::exhausted(c, tenant, &slug, &agent, now)?;
+            }
         }
     }
     Ok(found)
@@ -242,7 +259,7 @@ async fn auto_create(state: &AppState, tenant: &TenantId, slug: &EnvironmentSlug
         .store
         .write(move |c| {
             let outcome = environments::ensure(c, &t, &s, alerting.default_cap, now)?;
-            alerts::after_register(c, &alerting, &t, &s, outcome, now)?;
+            crate::environments::after_register(c, &alerting, &t, &s, outcome, now)?;
             Ok(outcome)
         })
         .await?;
@@ -350,10 +367,13 @@ pub async fn record(
         duration_ms: finished.duration_ms,
         source: "api".to_string(),
     };
-    let stored = row.clone();
+    let (stored, settings_url, now) = (row.clone(), state.settings.settings_url(), state.now_ms());
     state
         .store
-        .write(move |c| executions::record(c, &stored))
+        .write(move |c| {
+            executions::record(c, &stored)?;
+            budgets::on_recorded(c, &settings_url, &stored, now)
+        })
         .await?;
     Ok(row)
 }

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod alerts;
 pub mod auth;
+pub mod budgets;
 pub mod cli;
 pub mod config;
 pub mod costs;

@@ -2,5 +2,6 @@
 
 pub mod ids;
 pub mod money;
+pub mod period;
 pub mod slug;
 pub mod time;

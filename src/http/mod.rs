@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod auth;
 pub mod body;
+pub mod budgets;
 pub mod environments;
 pub mod execute;
 pub mod executions;
@@ -93,7 +94,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             resource(&format!("{tenant}/settings"))
                 .route(web::get().to(settings::get))
+                .route(web::put().to(settings::patch))
                 .route(web::patch().to(settings::patch)),
+        )
+        .service(
+            resource(&format!("{tenant}/settings:rotateWebhookSecret"))
+                .route(web::post().to(settings::rotate_webhook_secret)),
+        )
+        .service(resource(&format!("{tenant}/budgets")).route(web::get().to(budgets::list)))
+        .service(
+            resource(&format!("{tenant}/environments/{{slug}}/budget"))
+                .route(web::get().to(budgets::get))
+                .route(web::put().to(budgets::put))
+                .route(web::delete().to(budgets::delete)),
+        )
+        .service(
+            resource(&format!("{tenant}/environments/{{slug}}/budget:status"))
+                .route(web::get().to(budgets::status)),
         );
 }
 

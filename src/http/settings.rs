@@ -19,3 +19,10 @@ pub async fn patch(
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(settings::patch(&state, &caller.tenant, body).await?))
 }
+
+pub async fn rotate_webhook_secret(
+    Admin(caller): Admin,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(settings::rotate_webhook_secret(&state, &caller.tenant).await?))
+}

@@ -8,6 +8,7 @@
 
 pub mod agents;
 pub mod alerts;
+pub mod budgets;
 mod checkpointer;
 pub mod environments;
 pub mod executions;
@@ -187,15 +188,6 @@ impl Store {
     ) -> Result<T, StoreError> {
         let conn = self.readers.get()?;
         f(&conn)
-    }
-
-    /// `write` for threads outside the async runtime (the mailer): blocks until committed.
-    pub fn write_blocking<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.writer.run_blocking(f)
     }
 
     /// A token that lives as long as any clone of this store.

@@ -19,6 +19,10 @@ pub struct NotificationRow {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub next_attempt_at: i64,
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// The webhook's URL, for the webhook channel.
+    pub target: Option<String>,
 }
 
 /// What a new notification says and to whom.
@@ -29,10 +33,12 @@ pub struct NewNotification {
     pub recipients: Vec<String>,
     pub subject: String,
     pub body: String,
+    pub channel: String,
+    pub target: Option<String>,
 }
 
 const COLUMNS: &str = "id, tenant_id, kind, created_at, recipients, subject, body, status, \
-                       attempts, last_error, next_attempt_at";
+                       attempts, last_error, next_attempt_at, channel, target";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<NotificationRow> {
     let recipients: String = r.get(4)?;
@@ -48,6 +54,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<NotificationRow> {
         attempts: r.get(8)?,
         last_error: r.get(9)?,
         next_attempt_at: r.get(10)?,
+        channel: r.get(11)?,
+        target: r.get(12)?,
     })
 }
 
@@ -56,9 +64,18 @@ pub fn enqueue(conn: &Connection, n: &NewNotification, now: i64) -> Result<i64, 
     let recipients = serde_json::to_string(&n.recipients).unwrap_or_else(|_| "[]".to_string());
     conn.execute(
         "INSERT INTO notifications (tenant_id, kind, created_at, recipients, subject, body,
-             status, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?3)",
-        params![n.tenant_id, n.kind, now, recipients, n.subject, n.body],
+             status, next_attempt_at, channel, target)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?3, ?7, ?8)",
+        params![
+            n.tenant_id,
+            n.kind,
+            now,
+            recipients,
+            n.subject,
+            n.body,
+            n.channel,
+            n.target
+        ],
     )?;
     Ok(conn.last_insert_rowid())
 }

@@ -90,3 +90,80 @@ pub fn set_admin_emails(conn: &Connection, id: &str, emails: &[String]) -> Resul
     }
     Ok(())
 }
+
+/// The settings budgets and alerts need, as stored.
+#[derive(Debug, Clone, Default)]
+pub struct AlertConfig {
+    pub time_zone: String,
+    /// The default budget as JSON, if any.
+    pub default_budget: Option<String>,
+    pub alert_webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+}
+
+pub fn alert_config(conn: &Connection, id: &str) -> Result<AlertConfig, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT time_zone, default_budget, alert_webhook_url, webhook_secret
+             FROM tenants WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(AlertConfig {
+                time_zone: r.get(0)?,
+                default_budget: r.get(1)?,
+                alert_webhook_url: r.get(2)?,
+                webhook_secret: r.get(3)?,
+            })
+        })
+        .optional()?;
+    Ok(row.unwrap_or_default())
+}
+
+/// The tenant's time zone name (IANA), `UTC` unless set.
+pub fn time_zone(conn: &Connection, id: &str) -> Result<String, StoreError> {
+    let zone: Option<String> = conn
+        .prepare_cached("SELECT time_zone FROM tenants WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(zone.unwrap_or_else(|| "UTC".to_string()))
+}
+
+pub fn set_time_zone(conn: &Connection, id: &str, zone: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE tenants SET time_zone = ?2 WHERE id = ?1",
+        params![id, zone],
+    )?;
+    Ok(())
+}
+
+pub fn set_default_budget(
+    conn: &Connection,
+    id: &str,
+    json: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE tenants SET default_budget = ?2 WHERE id = ?1",
+        params![id, json],
+    )?;
+    Ok(())
+}
+
+pub fn set_alert_webhook_url(
+    conn: &Connection,
+    id: &str,
+    url: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE tenants SET alert_webhook_url = ?2 WHERE id = ?1",
+        params![id, url],
+    )?;
+    Ok(())
+}
+
+pub fn set_webhook_secret(conn: &Connection, id: &str, secret: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE tenants SET webhook_secret = ?2 WHERE id = ?1",
+        params![id, secret],
+    )?;
+    Ok(())
+}

@@ -123,21 +123,6 @@ impl Writer {
     }
 }
 
-impl Writer {
-    /// `run` for threads outside the async runtime: blocks until committed.
-    pub fn run_blocking<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Box::new(Pending { work, reply }))
-            .map_err(|_| StoreError::WriterGone)?;
-        answer.blocking_recv().map_err(|_| StoreError::WriterGone)?
-    }
-}
-
 fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
     // The loop ends when every `Writer` handle is dropped, that is when the server stops.
     while let Ok(first) = queue.recv() {
