@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The :execute benchmark: echo runtime, 1,000 distinct slugs, 32 connections, side by side in one
-# run with GET /healthz (the HTTP ceiling) and with the same writes made without HTTP.
+# run with GET /healthz (the HTTP ceiling), with an enforced budget on every environment, and
+# with the same writes made without HTTP.
 #
 #   bench/run.sh                          # 10 s per HTTP measurement
 #   DURATION=30s bench/run.sh             # longer, steadier figures
@@ -27,9 +28,10 @@ work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# Starts a server from binary $2 under the name $1; sets base_$1 and key_$1.
+# Starts a server from binary $2 under the name $1; sets base_$1 and key_$1. With a third
+# argument "budgets", every environment gets an enforced budget it never reaches.
 start() {
-  local name=$1 bin=$2 port=""
+  local name=$1 bin=$2 budgets=${3:-} port=""
   RUST_LOG=${RUST_LOG:-info} "$bin" serve --bind 127.0.0.1:0 --db "$work/$name.db" \
     >"$work/$name.out" 2>"$work/$name.err" &
   pids+=($!)
@@ -44,6 +46,11 @@ start() {
   # Every slug is sighted once before measuring, so the figures are the steady state:
   # existing environments, one execution record per request.
   local base="base_$name" key="key_$name"
+  if [ "$budgets" = budgets ]; then
+    curl -sf -X PUT "${!base}/v1/tenants/demo/settings" -H "X-API-KEY: ${!key}" \
+      -d '{"defaultBudget": {"limitUsd": 1000000, "period": "month", "enforce": true}}' \
+      >/dev/null
+  fi
   FRUXON_KEY=${!key} wrk -t1 -c4 -d2s -s bench/execute.lua \
     "${!base}/v1/tenants/demo/agents/support-bot:execute" >/dev/null
 }
@@ -66,11 +73,14 @@ row() {
 }
 
 start current target/release/fruxon
+start budgeted target/release/fruxon budgets
 [ -z "${BASELINE:-}" ] || start baseline "$BASELINE"
 
 read -r h_rps h_p50 h_p99 h_err < <(measure healthz "$base_current/healthz")
 read -r e_rps e_p50 e_p99 e_err < <(FRUXON_KEY=$key_current measure execute \
   -s bench/execute.lua "$base_current/v1/tenants/demo/agents/support-bot:execute")
+read -r g_rps g_p50 g_p99 g_err < <(FRUXON_KEY=$key_budgeted measure budgeted \
+  -s bench/execute.lua "$base_budgeted/v1/tenants/demo/agents/support-bot:execute")
 if [ -n "${BASELINE:-}" ]; then
   read -r b_rps b_p50 b_p99 b_err < <(FRUXON_KEY=$key_baseline measure baseline \
     -s bench/execute.lua "$base_baseline/v1/tenants/demo/agents/support-bot:execute")
@@ -82,8 +92,14 @@ echo "fruxon :execute benchmark ($connections connections, $threads wrk threads,
 row "measurement" "req/s" "p50" "p99" "non-2xx"
 row "GET /healthz (HTTP ceiling)" "$h_rps" "$h_p50" "$h_p99" "$h_err"
 row ":execute, echo, 1,000 slugs" "$e_rps" "$e_p50" "$e_p99" "$e_err"
+row ":execute, a budget on each slug" "$g_rps" "$g_p50" "$g_p99" "$g_err"
 [ -z "${BASELINE:-}" ] || row ":execute, baseline build" "$b_rps" "$b_p50" "$b_p99" "$b_err"
 echo "$storage"
 awk -v e="$e_rps" -v h="$h_rps" 'BEGIN { printf "ratio :execute / healthz: %.2f\n", e / h }'
+budgets=$(curl -s "$base_budgeted/v1/tenants/demo/budgets" -H "X-API-KEY: $key_budgeted" |
+  grep -o '"environmentSlug"' | wc -l)
+echo "budgets in force on the budgeted server: $budgets"
+awk -v g="$g_rps" -v e="$e_rps" \
+  'BEGIN { printf "ratio with budgets / without: %.2f\n", g / e }'
 [ -z "${BASELINE:-}" ] ||
   awk -v e="$e_rps" -v b="$b_rps" 'BEGIN { printf "ratio :execute / baseline: %.2f\n", e / b }'
