@@ -51,7 +51,7 @@ pub fn session_cookie(req: &HttpRequest) -> Option<String> {
 
 /// Whether the request's `Origin`, when it has one, is this server itself. Browsers send it on
 /// cross-site requests, so a page elsewhere cannot pass for the settings page.
-fn same_origin(req: &HttpRequest) -> bool {
+pub fn same_origin(req: &HttpRequest) -> bool {
     let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN) else {
         return true;
     };

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::domain::time::rfc3339;
 use crate::error::{ApiError, ApiResult};
-use crate::http::auth::session_cookie;
+use crate::http::auth::{same_origin, session_cookie};
 use crate::http::body::JsonBody;
 use crate::sessions::{self, COOKIE, CSRF_HEADER, SignInBody, TTL_MS};
 use crate::state::AppState;
@@ -26,6 +26,12 @@ pub async fn sign_in(
     JsonBody(body): JsonBody<SignInBody>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
+    // Another site must not be able to sign a visitor in to an account of its choosing.
+    if !same_origin(&req) {
+        return Err(ApiError::permission_denied(
+            "a cross-site page may not sign in",
+        ));
+    }
     let session = sessions::sign_in(&state, body).await?;
     Ok(HttpResponse::Ok()
         .insert_header((SET_COOKIE, cookie(&req, &session.token, TTL_MS / 1000)))
