@@ -51,6 +51,8 @@ pub struct Reply {
     pub text: String,
     /// The `Content-Type` header, empty when absent.
     pub content_type: String,
+    /// Every response header.
+    pub headers: awc::http::header::HeaderMap,
 }
 
 impl Reply {
@@ -59,6 +61,12 @@ impl Reply {
         self.body["error"]["details"][0]["reason"]
             .as_str()
             .unwrap_or("")
+    }
+
+    /// A response header as text, `None` when absent.
+    #[allow(dead_code)]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     pub fn metadata(&self) -> &Value {
@@ -228,6 +236,7 @@ pub async fn send_to(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let headers = response.headers().clone();
     let bytes = response
         .body()
         .limit(64 << 20)
@@ -240,6 +249,7 @@ pub async fn send_to(
         body,
         text,
         content_type,
+        headers,
     })
 }
 

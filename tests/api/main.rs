@@ -3,6 +3,7 @@
 mod helpers;
 
 mod agents;
+mod budgets;
 mod cap;
 mod cli;
 mod crash;
