@@ -131,7 +131,10 @@ SELECT tenant_id, agent_id, started_at / 86400000, coalesce(environment_slug, ''
        sum(cost_micros), max(finished_at), min(seq), max(seq)
 FROM executions GROUP BY 1, 2, 3, 4;
 
-CREATE INDEX executions_by_agent ON executions (tenant_id, agent_id, seq);
+-- By agent in commit order, for the agent-filtered list; it also carries what a summary needs,
+-- so the partial days at a window's edges are read from the index alone.
+CREATE INDEX executions_by_agent ON executions
+    (tenant_id, agent_id, seq, started_at, environment_slug, cost_micros, finished_at);
 CREATE INDEX environments_by_created ON environments (tenant_id, created_at);
 
 -- migration 3: browser sessions for the settings page

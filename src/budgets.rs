@@ -161,6 +161,19 @@ fn scope(agent: &Option<AgentId>) -> String {
         .unwrap_or_default()
 }
 
+/// The budget's key as owned strings, to move into a database closure.
+fn owned(
+    tenant: &TenantId,
+    slug: &EnvironmentSlug,
+    agent: &Option<AgentId>,
+) -> (String, String, String) {
+    (
+        tenant.as_str().to_string(),
+        slug.as_str().to_string(),
+        scope(agent),
+    )
+}
+
 fn budget_not_found(slug: &EnvironmentSlug, agent: &str) -> ApiError {
     let scope = if agent.is_empty() {
         String::new()
@@ -237,11 +250,7 @@ pub async fn get(
     slug: &EnvironmentSlug,
     agent: Option<AgentId>,
 ) -> ApiResult<Value> {
-    let (t, s, a) = (
-        tenant.as_str().to_string(),
-        slug.as_str().to_string(),
-        scope(&agent),
-    );
+    let (t, s, a) = owned(tenant, slug, &agent);
     let found = state
         .store
         .read(move |c| budgets::get(c, &t, &s, &a))
@@ -257,11 +266,7 @@ pub async fn delete(
     slug: &EnvironmentSlug,
     agent: Option<AgentId>,
 ) -> ApiResult<()> {
-    let (t, s, a) = (
-        tenant.as_str().to_string(),
-        slug.as_str().to_string(),
-        scope(&agent),
-    );
+    let (t, s, a) = owned(tenant, slug, &agent);
     let deleted = state
         .store
         .write(move |c| budgets::delete(c, &t, &s, &a))
@@ -280,11 +285,7 @@ pub async fn status(
     slug: &EnvironmentSlug,
     agent: Option<AgentId>,
 ) -> ApiResult<Value> {
-    let (t, s, a) = (
-        tenant.as_str().to_string(),
-        slug.as_str().to_string(),
-        scope(&agent),
-    );
+    let (t, s, a) = owned(tenant, slug, &agent);
     let now = state.now_ms();
     let found = state
         .store
@@ -313,6 +314,7 @@ pub fn status_json(b: &BudgetRow, u: &UsageRow, start: i64, end: i64) -> Value {
         "limitUsd": b.limit_micros.map(to_usd),
         "limitExecutions": b.limit_executions,
         "percentUsed": (percent_used(b, u) * 100.0).round() / 100.0,
+        "thresholds": b.thresholds,
         "firedThresholds": u.fired,
         "enforce": b.enforce,
     })

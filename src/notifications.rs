@@ -40,6 +40,8 @@ pub async fn list(store: &Store, tenant: &TenantId, query: ListQuery) -> ApiResu
             json!({
                 "id": n.id.to_string(),
                 "kind": n.kind,
+                "channel": n.channel,
+                "target": n.target,
                 "createdAt": rfc3339(n.created_at),
                 "recipients": n.recipients,
                 "subject": n.subject,

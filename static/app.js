@@ -11,6 +11,8 @@
   const SLUG_RE = /^[a-z][a-z0-9_]+$/;
   const SLUG_MAX = 64;
   const EXEC_PAGE_SIZE = 25;
+  const NOTIF_PAGE_SIZE = 20;
+  const DEFAULT_THRESHOLDS = [50, 80, 100];
   const ENV_PAGE_SIZE = 1000;
   // A chart with more bars than this is unreadable; the table below it lists every row.
   const CHART_MAX_BARS = 20;
@@ -27,7 +29,14 @@
     exec: { key: '', query: {}, tokens: [''], page: 0, next: null },
     summary: null,
     pendingDelete: null,
-    loadSeq: { envs: 0, exec: 0, cost: 0 },
+    // Budget statuses by slug: { env: the environment-wide one or null, agents: [...] }; null
+    // when they could not be loaded (budgetError says why).
+    budgets: new Map(),
+    budgetError: '',
+    budgetEnv: null,
+    settings: null,
+    notif: { tokens: [''], page: 0, next: null },
+    loadSeq: { envs: 0, exec: 0, cost: 0, notif: 0, settings: 0 },
   };
 
   const $ = (id) => document.getElementById(id);
@@ -241,21 +250,30 @@
     state.agents = [];
     state.summary = null;
     state.exec = { key: '', query: {}, tokens: [''], page: 0, next: null };
+    state.budgets = new Map();
+    state.budgetError = '';
+    state.budgetEnv = null;
+    state.settings = null;
+    state.notif = { tokens: [''], page: 0, next: null };
     $('nav').hidden = true;
     $('who').hidden = true;
     $('tenant-name').textContent = '';
     for (const id of ['env-body', 'exec-body', 'cost-body', 'cost-foot', 'cost-chart',
-      'diag-panel', 'env-options']) {
+      'diag-panel', 'env-options', 'budget-settings', 'notif-body', 'budget-agents']) {
       $(id).replaceChildren();
     }
-    for (const id of ['env-alert', 'create-alert', 'exec-alert', 'cost-alert']) {
+    for (const id of ['env-alert', 'create-alert', 'exec-alert', 'cost-alert',
+      'settings-alert', 'notif-alert', 'budget-alert']) {
       showAlert($(id), '');
     }
+    $('notif-table').hidden = true;
+    $('notif-empty').hidden = true;
     setStatus('');
     $('diag-panel').hidden = true;
     $('diag-toggle').setAttribute('aria-expanded', 'false');
-    const dialog = $('delete-dialog');
-    if (dialog.open) dialog.close();
+    for (const id of ['delete-dialog', 'budget-dialog']) {
+      if ($(id).open) $(id).close();
+    }
   }
 
   function showSignIn(error, note) {
@@ -357,16 +375,21 @@
     { key: 'origin', label: 'Origin', kind: 'text' },
     { key: 'executionCount', label: 'Executions', kind: 'number' },
     { key: 'lastUsedAt', label: 'Last used', kind: 'time' },
+    // Sorts by how much of its budget an environment has used this period.
+    { key: 'budget', label: 'Budget', kind: 'percent', value: budgetPercent },
   ];
 
   async function loadEnvironments() {
     const seq = ++state.loadSeq.envs;
     $('env-table').setAttribute('aria-busy', 'true');
     try {
-      const { items, last } = await listAll(
-        tenantPath('/environments'), 'environments', ENV_PAGE_SIZE);
+      const [{ items, last }, budgets] = await Promise.all([
+        listAll(tenantPath('/environments'), 'environments', ENV_PAGE_SIZE),
+        fetchBudgets(),
+      ]);
       if (seq !== state.loadSeq.envs || !state.tenant) return;
       state.envs = items;
+      applyBudgets(budgets);
       state.count = last.count;
       state.cap = last.cap;
       showAlert($('env-alert'), '');
@@ -374,6 +397,7 @@
       renderEnvTable();
       fillEnvironmentOptions();
       if (!$('diag-panel').hidden) loadDiagnostics();
+      loadSettings();
     } catch (e) {
       if (seq === state.loadSeq.envs) report(e, $('env-alert'));
     } finally {
@@ -413,8 +437,9 @@
   function compareEnvs(a, b) {
     const { key, dir } = state.sort;
     const column = ENV_COLUMNS.find((c) => c.key === key);
-    const x = a[key];
-    const y = b[key];
+    const value = column.value || ((env) => env[key]);
+    const x = value(a);
+    const y = value(b);
     // Missing values (no display name, never used) always go last, whatever the direction.
     const xMissing = x === null || x === undefined || x === '';
     const yMissing = y === null || y === undefined || y === '';
@@ -423,7 +448,7 @@
       return xMissing ? 1 : -1;
     }
     let order;
-    if (column.kind === 'number') order = Number(x) - Number(y);
+    if (column.kind === 'number' || column.kind === 'percent') order = Number(x) - Number(y);
     else if (column.kind === 'time') order = Date.parse(x) - Date.parse(y);
     else order = String(x).localeCompare(String(y), 'en', { sensitivity: 'base' });
     if (order === 0) order = a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0;
@@ -496,6 +521,13 @@
       href: '#/monitoring?environment=' + encodeURIComponent(env.slug),
       title: 'Show the executions of ' + env.slug,
     }, formatInt(env.executionCount));
+    const budget = el('button', {
+      type: 'button',
+      class: 'link-button',
+      'aria-label': 'Budget of environment ' + env.slug,
+      dataset: { budget: env.slug },
+      onclick: () => openBudget(env),
+    }, 'Budget');
     const remove = el('button', {
       type: 'button',
       class: 'link-danger',
@@ -510,7 +542,8 @@
       el('td', null, el('span', { class: 'badge badge-' + origin }, origin)),
       el('td', { class: 'num' }, executions),
       el('td', { class: 'time-cell' }, timeNode(env.lastUsedAt)),
-      el('td', { class: 'actions' }, remove));
+      budgetCell(env),
+      el('td', { class: 'actions' }, budget, remove));
   }
 
   function renderNameCell(cell, env, focus) {
@@ -681,6 +714,366 @@
     }
   }
 
+  // ---------------------------------------------------------------------------------------
+  // Budgets
+
+  const PERIOD_NOW = { day: 'today', week: 'this week', month: 'this month' };
+  const PERIOD_EACH = { day: 'a day', week: 'a week', month: 'a month' };
+
+  function budgetPath(slug) {
+    return tenantPath('/environments/' + encodeURIComponent(slug) + '/budget');
+  }
+
+  /** Every budget status of the tenant, or an Error when they could not be loaded. */
+  async function fetchBudgets() {
+    try {
+      const data = await api('GET', tenantPath('/budgets'));
+      return data.budgets || [];
+    } catch (e) {
+      if (e.status === 401) throw e;
+      return e;
+    }
+  }
+
+  function applyBudgets(budgets) {
+    if (budgets instanceof Error) {
+      state.budgets = null;
+      state.budgetError = budgets.message;
+      showAlert($('env-alert'), 'Budgets could not be loaded: ' + budgets.message);
+      return;
+    }
+    const bySlug = new Map();
+    for (const b of budgets) {
+      if (!bySlug.has(b.environmentSlug)) bySlug.set(b.environmentSlug, { env: null, agents: [] });
+      const entry = bySlug.get(b.environmentSlug);
+      if (b.agent === null || b.agent === undefined) entry.env = b;
+      else entry.agents.push(b);
+    }
+    state.budgets = bySlug;
+    state.budgetError = '';
+  }
+
+  async function reloadBudgets() {
+    applyBudgets(await fetchBudgets());
+    renderEnvTable();
+  }
+
+  function envBudget(slug) {
+    const entry = state.budgets && state.budgets.get(slug);
+    return entry ? entry.env : null;
+  }
+
+  function budgetPercent(env) {
+    const b = envBudget(env.slug);
+    return b ? Number(b.percentUsed) || 0 : null;
+  }
+
+  function isSet(value) {
+    return value !== null && value !== undefined;
+  }
+
+  /** A limit in dollars as people write it: $500, $12.50. */
+  function formatLimitUsd(value) {
+    const n = Number(value) || 0;
+    return Number.isInteger(n) ? '$' + intFormat.format(n) : formatUsd(n);
+  }
+
+  /** "37%", "<1%" for a little above nothing; never rounds up to 100% before it is reached. */
+  function formatPercent(value) {
+    const n = Number(value) || 0;
+    if (n > 0 && n < 1) return '<1%';
+    return formatInt(Math.floor(n)) + '%';
+  }
+
+  /** "$12.40 / $500 this month" and "37 / 100 runs": what a budget has used of each limit. */
+  function usageLines(b) {
+    const lines = [];
+    if (isSet(b.limitUsd)) lines.push(`${formatUsd(b.spentUsd)} / ${formatLimitUsd(b.limitUsd)}`);
+    if (isSet(b.limitExecutions)) {
+      lines.push(`${formatInt(b.executions)} / ${formatInt(b.limitExecutions)} runs`);
+    }
+    if (lines.length) lines[0] += ' ' + (PERIOD_NOW[b.period] || 'this ' + b.period);
+    return lines;
+  }
+
+  function budgetMeter(b, label) {
+    const percent = Number(b.percentUsed) || 0;
+    const level = percent >= 100 ? 'full' : percent >= 80 ? 'warn' : 'ok';
+    const fill = el('div', { class: 'meter-fill' });
+    // element.style is CSSOM, which the page's CSP allows (unlike style attributes).
+    fill.style.width = Math.min(100, percent) + '%';
+    return el('div', {
+      class: 'meter meter-small meter-' + level,
+      role: 'meter',
+      'aria-label': label,
+      'aria-valuemin': 0,
+      'aria-valuemax': 100,
+      'aria-valuenow': Math.min(100, percent),
+      'aria-valuetext': formatPercent(percent) + ' used',
+    }, fill);
+  }
+
+  function enforceBadge(b) {
+    return b.enforce
+      ? el('span', {
+        class: 'badge badge-enforced',
+        title: 'At the limit, new executions are refused until the period resets',
+      }, 'enforced')
+      : el('span', {
+        class: 'badge badge-alert-only',
+        title: 'Alerts only: executions continue past the limit',
+      }, 'alert only');
+  }
+
+  function budgetCell(env) {
+    const cell = el('td', { class: 'budget-cell' });
+    if (!state.budgets) {
+      cell.append(el('span', { class: 'muted', title: state.budgetError }, 'unavailable'));
+      return cell;
+    }
+    const entry = state.budgets.get(env.slug);
+    const b = entry ? entry.env : null;
+    if (!b) {
+      cell.append(el('span', { class: 'muted', title: 'No budget' }, '—'));
+    } else {
+      cell.title = `This ${b.period} began ${b.periodStart} and resets ${b.resetsAt}`;
+      cell.append(...usageLines(b).map((line) => el('div', { class: 'budget-line' }, line)),
+        el('div', { class: 'budget-meta' },
+          budgetMeter(b, 'Budget used by ' + env.slug),
+          el('span', { class: 'budget-percent' }, formatPercent(b.percentUsed)),
+          enforceBadge(b)));
+    }
+    const agents = entry ? entry.agents.length : 0;
+    if (agents) {
+      cell.append(el('div', { class: 'budget-extra' },
+        `+ ${agents} agent budget${agents === 1 ? '' : 's'}`));
+    }
+    return cell;
+  }
+
+  /** "$500 or 1,000 executions a month; alerts at 50, 80, 100%; enforced". */
+  function describeBudget(b) {
+    const limits = [];
+    if (isSet(b.limitUsd)) limits.push(formatLimitUsd(b.limitUsd));
+    if (isSet(b.limitExecutions)) limits.push(`${formatInt(b.limitExecutions)} executions`);
+    const thresholds = b.thresholds || DEFAULT_THRESHOLDS;
+    return [
+      `${limits.join(' or ') || 'no limit'} ${PERIOD_EACH[b.period] || 'a ' + b.period}`,
+      thresholds.length ? `alerts at ${thresholds.join(', ')}%` : 'no alerts',
+      b.enforce ? 'enforced' : 'alert only',
+    ].join('; ');
+  }
+
+  async function openBudget(env) {
+    showAlert($('env-alert'), '');
+    let budget = null;
+    let status = null;
+    try {
+      [budget, status] = await Promise.all([
+        api('GET', budgetPath(env.slug)),
+        api('GET', budgetPath(env.slug) + ':status'),
+      ]);
+    } catch (e) {
+      if (e.status !== 404) {
+        report(e, $('env-alert'));
+        return;
+      }
+      budget = null;
+      status = null;
+    }
+    if (!state.tenant) return;
+    state.budgetEnv = env;
+    $('budget-title').textContent = (budget ? 'Budget of ' : 'Set a budget for ') + env.slug;
+    const name = $('budget-name');
+    name.textContent = env.displayName || '';
+    name.hidden = !env.displayName;
+    renderBudgetCurrent(status);
+
+    $('budget-usd').value = budget && isSet(budget.limitUsd) ? String(budget.limitUsd) : '';
+    $('budget-runs').value =
+      budget && isSet(budget.limitExecutions) ? String(budget.limitExecutions) : '';
+    $('budget-period').value = budget ? budget.period : 'month';
+    $('budget-thresholds').value =
+      (budget ? budget.thresholds || [] : DEFAULT_THRESHOLDS).join(', ');
+    $('budget-enforce').checked = Boolean(budget && budget.enforce);
+    $('budget-remove').hidden = !budget;
+    $('budget-save').disabled = false;
+    $('budget-remove').disabled = false;
+    showAlert($('budget-alert'), '');
+    renderAgentBudgets(env.slug);
+
+    const dialog = $('budget-dialog');
+    if (typeof dialog.showModal === 'function') dialog.showModal();
+    else dialog.setAttribute('open', '');
+    $('budget-usd').focus();
+  }
+
+  function renderBudgetCurrent(status) {
+    const zone = state.settings && state.settings.timeZone;
+    const parts = [];
+    if (status) {
+      const used = [];
+      if (isSet(status.limitUsd)) {
+        used.push(`${formatUsd(status.spentUsd)} of ${formatLimitUsd(status.limitUsd)}`);
+      }
+      if (isSet(status.limitExecutions)) {
+        used.push(`${formatInt(status.executions)} of ${formatInt(status.limitExecutions)} ` +
+          'executions');
+      }
+      parts.push(`Used ${PERIOD_NOW[status.period] || 'this period'}: ${used.join(' and ')} ` +
+        `(${formatPercent(status.percentUsed)}). It resets `, timeNode(status.resetsAt), '.');
+    } else {
+      parts.push('No budget yet.');
+    }
+    if (zone) parts.push(` Periods follow the organization's time zone, ${zone}.`);
+    $('budget-current').replaceChildren(...parts);
+  }
+
+  /** The budgets of single agents within the environment, which the API sets (?agent=). */
+  function renderAgentBudgets(slug) {
+    const box = $('budget-agents');
+    const entry = state.budgets && state.budgets.get(slug);
+    const agents = entry ? entry.agents : [];
+    box.hidden = agents.length === 0;
+    if (!agents.length) {
+      box.replaceChildren();
+      return;
+    }
+    box.replaceChildren(
+      el('h3', null, 'Budgets of single agents here'),
+      el('ul', { class: 'budget-agent-list' }, ...agents.map((b) => el('li', null,
+        el('code', null, b.agent), ' ', usageLines(b).join(', '), ' ', enforceBadge(b)))),
+      el('p', { class: 'hint' }, 'These are set through the API, with ?agent= on the ' +
+        'budget path; this form sets the budget of the whole environment.'));
+  }
+
+  /** The request body the form describes, or a message saying what to correct. */
+  function readBudgetForm() {
+    const usdInput = $('budget-usd');
+    const runsInput = $('budget-runs');
+    if (usdInput.validity.badInput) {
+      return { problem: 'The limit in USD must be a number, such as 500 or 12.50.', at: usdInput };
+    }
+    const runsText = runsInput.value.trim();
+    if (runsInput.validity.badInput || (runsText && !/^\d+$/.test(runsText))) {
+      return { problem: 'The limit in executions must be a whole number, such as 100.',
+        at: runsInput };
+    }
+    const thresholds = [];
+    for (const part of $('budget-thresholds').value.split(/[\s,;]+/)) {
+      if (!part) continue;
+      const percent = part.replace(/%$/, '');
+      if (!/^\d+$/.test(percent)) {
+        return { problem: `“${part}” is not a whole percentage; write them like 50, 80, 100.`,
+          at: $('budget-thresholds') };
+      }
+      thresholds.push(Number(percent));
+    }
+    const usdText = usdInput.value.trim();
+    return {
+      body: {
+        limitUsd: usdText === '' ? null : Number(usdText),
+        limitExecutions: runsText === '' ? null : Number(runsText),
+        period: $('budget-period').value,
+        thresholds,
+        enforce: $('budget-enforce').checked,
+      },
+    };
+  }
+
+  function closeBudget(message) {
+    const env = state.budgetEnv;
+    state.budgetEnv = null;
+    const dialog = $('budget-dialog');
+    if (dialog.open) dialog.close();
+    if (message) setStatus(message);
+    if (!env) return;
+    const button = document.querySelector(
+      `#env-body button[data-budget="${CSS.escape(env.slug)}"]`);
+    if (button) button.focus();
+  }
+
+  async function saveBudget(event) {
+    event.preventDefault();
+    const env = state.budgetEnv;
+    if (!env) return;
+    const form = readBudgetForm();
+    if (form.problem) {
+      showAlert($('budget-alert'), form.problem);
+      form.at.focus();
+      return;
+    }
+    showAlert($('budget-alert'), '');
+    $('budget-save').disabled = true;
+    try {
+      await api('PUT', budgetPath(env.slug), form.body);
+      await reloadBudgets();
+      closeBudget(`Saved the budget of ${env.slug}.`);
+    } catch (e) {
+      budgetFailed(e);
+    } finally {
+      $('budget-save').disabled = false;
+    }
+  }
+
+  async function removeBudget() {
+    const env = state.budgetEnv;
+    if (!env) return;
+    showAlert($('budget-alert'), '');
+    $('budget-remove').disabled = true;
+    try {
+      await api('DELETE', budgetPath(env.slug));
+      await reloadBudgets();
+      closeBudget(`Removed the budget of ${env.slug}.`);
+    } catch (e) {
+      budgetFailed(e);
+    } finally {
+      $('budget-remove').disabled = false;
+    }
+  }
+
+  function budgetFailed(error) {
+    if (error.status === 401) {
+      closeBudget('');
+      report(error, $('env-alert'));
+    } else {
+      showAlert($('budget-alert'), error.message);
+    }
+  }
+
+  /** The organization's settings that budgets and alerts follow, read-only. */
+  async function loadSettings() {
+    const seq = ++state.loadSeq.settings;
+    try {
+      const settings = await api('GET', tenantPath('/settings'));
+      if (seq !== state.loadSeq.settings || !state.tenant) return;
+      state.settings = settings;
+      showAlert($('settings-alert'), '');
+      renderSettings(settings);
+    } catch (e) {
+      if (seq === state.loadSeq.settings) report(e, $('settings-alert'));
+    }
+  }
+
+  function renderSettings(s) {
+    const none = (text) => el('span', { class: 'muted' }, text);
+    const emails = s.adminEmails || [];
+    const facts = [
+      ['Time zone of budget periods', s.timeZone || 'UTC'],
+      ['Default budget of new environments',
+        s.defaultBudget ? describeBudget(s.defaultBudget) : none('None')],
+      ['Alert e-mails go to', emails.length ? emails.join(', ')
+        : none('Nobody: no admin e-mail addresses are set')],
+      ['Alert webhook', s.alertWebhookUrl
+        ? el('span', null, el('code', null, s.alertWebhookUrl),
+          s.webhookSecretSet ? ' (signed)' : ' (no signing secret yet)')
+        : none('Not set')],
+      ['Environment cap', formatInt(s.environmentCap)],
+    ];
+    $('budget-settings').replaceChildren(...facts.flatMap(([term, value]) =>
+      [el('dt', null, term), el('dd', null, value)]));
+  }
+
   async function toggleDiagnostics() {
     const panel = $('diag-panel');
     const open = panel.hidden;
@@ -770,6 +1163,7 @@
     if (!state.envs.length) loadEnvironments();
     loadExecutions();
     loadSummary();
+    loadNotifications();
   }
 
   async function loadAgents() {
@@ -1013,6 +1407,112 @@
   }
 
   // ---------------------------------------------------------------------------------------
+  // Notifications
+
+  const NOTIF_KINDS = {
+    environment_cap_warning: 'The registry passed 80% of its environment cap',
+    environment_cap_reached: 'The registry is at its cap and refuses new environments',
+    budget_threshold: "An environment's budget crossed an alert threshold",
+  };
+  const NOTIF_STATUSES = {
+    pending: 'Not delivered yet; it is tried again with growing waits',
+    sent: 'Delivered',
+    failed: 'Given up: it could not be delivered',
+    unconfigured: 'Kept but not sent: fruxon has no mail server (SMTP) configured',
+  };
+
+  async function loadNotifications() {
+    const seq = ++state.loadSeq.notif;
+    const n = state.notif;
+    const query = new URLSearchParams({ pageSize: String(NOTIF_PAGE_SIZE) });
+    const token = n.tokens[n.page];
+    if (token) query.set('pageToken', token);
+    $('notif-table').setAttribute('aria-busy', 'true');
+    $('notif-prev').disabled = true;
+    $('notif-next').disabled = true;
+    try {
+      const page = await api('GET', tenantPath('/notifications?' + query));
+      if (seq !== state.loadSeq.notif) return;
+      showAlert($('notif-alert'), '');
+      n.next = page.nextPageToken || null;
+      renderNotifications(page.notifications || []);
+    } catch (e) {
+      if (seq !== state.loadSeq.notif) return;
+      n.next = null;
+      $('notif-body').replaceChildren();
+      $('notif-table').hidden = true;
+      $('notif-empty').hidden = true;
+      report(e, $('notif-alert'));
+    } finally {
+      if (seq === state.loadSeq.notif) {
+        $('notif-table').removeAttribute('aria-busy');
+        $('notif-prev').disabled = n.page === 0;
+        $('notif-next').disabled = !n.next;
+        $('notif-page').textContent = `Page ${n.page + 1}`;
+      }
+    }
+  }
+
+  function renderNotifications(rows) {
+    $('notif-body').replaceChildren(...rows.map(notificationRow));
+    const empty = $('notif-empty');
+    if (rows.length) empty.textContent = '';
+    else if (state.notif.page > 0) empty.textContent = 'No more notifications.';
+    else {
+      empty.textContent = 'No notifications yet: they are sent when the registry nears its ' +
+        'cap or a budget threshold is crossed';
+    }
+    empty.hidden = rows.length > 0;
+    $('notif-table').hidden = rows.length === 0;
+  }
+
+  /** A webhook's JSON body reads better indented; anything else is shown as it is. */
+  function readableBody(text) {
+    const body = String(text || '');
+    if (!body.startsWith('{')) return body;
+    try {
+      return JSON.stringify(JSON.parse(body), null, 2);
+    } catch (e) {
+      return body;
+    }
+  }
+
+  function notificationRow(n) {
+    const status = Object.hasOwn(NOTIF_STATUSES, n.status) ? n.status : 'other';
+    const recipients = n.recipients || [];
+    return el('tr', { dataset: { id: n.id } },
+      el('td', { class: 'time-cell' }, timeNode(n.createdAt)),
+      el('td', { class: 'mono kind-cell', title: NOTIF_KINDS[n.kind] || null }, n.kind),
+      el('td', { class: 'subject-cell' }, el('details', { class: 'notif-details' },
+        el('summary', null, n.subject || '(no subject)'),
+        el('pre', { class: 'notif-text' }, readableBody(n.body)))),
+      el('td', { class: 'recipients-cell' }, recipients.length
+        ? recipients.join(', ')
+        : el('span', { class: 'muted' }, 'none')),
+      el('td', null, el('span', {
+        class: 'badge badge-' + status,
+        title: NOTIF_STATUSES[n.status] || null,
+      }, n.status)),
+      el('td', { class: 'num' }, formatInt(n.attempts)),
+      el('td', { class: 'error-cell' },
+        n.lastError ? n.lastError : el('span', { class: 'muted' }, '—')));
+  }
+
+  function nextNotifications() {
+    const n = state.notif;
+    if (!n.next) return;
+    n.tokens[n.page + 1] = n.next;
+    n.page += 1;
+    loadNotifications();
+  }
+
+  function previousNotifications() {
+    if (state.notif.page === 0) return;
+    state.notif.page -= 1;
+    loadNotifications();
+  }
+
+  // ---------------------------------------------------------------------------------------
   // Start
 
   function wire() {
@@ -1035,6 +1535,15 @@
     $('exec-next').addEventListener('click', nextPage);
     $('exec-prev').addEventListener('click', previousPage);
     $('cost-agent').addEventListener('change', loadSummary);
+    $('budget-form').addEventListener('submit', saveBudget);
+    $('budget-remove').addEventListener('click', removeBudget);
+    $('budget-cancel').addEventListener('click', () => closeBudget(''));
+    $('budget-dialog').addEventListener('close', () => {
+      state.budgetEnv = null;
+    });
+    $('notif-refresh').addEventListener('click', loadNotifications);
+    $('notif-next').addEventListener('click', nextNotifications);
+    $('notif-prev').addEventListener('click', previousNotifications);
     window.addEventListener('hashchange', () => route(true));
 
     let resizeTimer = 0;

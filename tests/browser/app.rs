@@ -130,6 +130,18 @@ impl TestApp {
             .await
     }
 
+    /// PUT as the demo admin.
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.request("PUT", path, Some(&self.admin_key), &[], Some(body))
+            .await
+    }
+
+    /// GET as the demo admin, whatever the status.
+    pub async fn try_get(&self, path: &str) -> Reply {
+        self.request("GET", path, Some(&self.admin_key), &[], None)
+            .await
+    }
+
     /// Runs the demo echo agent with an optional environment and session.
     pub async fn execute(&self, environment: Option<&str>, session: Option<&str>) -> Value {
         let mut body = json!({"parameters": {"question": "Where is my order?"}});

@@ -11,7 +11,7 @@ pub fn row(slug: &str) -> String {
 }
 
 /// The CSS selector of one cell of an environment's row (1: slug, 2: name, 3: origin,
-/// 4: executions, 5: last used, 6: actions).
+/// 4: executions, 5: last used, 6: budget, 7: actions).
 fn cell(slug: &str, column: usize) -> String {
     format!("{} > :nth-child({column})", row(slug))
 }

@@ -115,3 +115,81 @@ async fn the_page_fits_a_phone_width_window() {
     b.close().await;
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn budgets_and_notifications_fit_a_phone_width_window() {
+    let app = TestApp::spawn().await;
+    app.cli(&["tenant", "set-cap", "demo", "5"]);
+    let long_slug = format!("customer_{}", "abcdefghij".repeat(5));
+    app.post(
+        "/v1/tenants/demo/environments",
+        &json!({"slug": long_slug, "displayName": "A customer with a rather long name, Ltd."}),
+    )
+    .await;
+    let put = app
+        .put(
+            &format!("/v1/tenants/demo/environments/{long_slug}/budget"),
+            &json!({"limitUsd": 250, "limitExecutions": 1000, "period": "month",
+                    "enforce": true}),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    for slug in [long_slug.as_str(), "acme_corp", "globex", "initech"] {
+        app.execute(Some(slug), None).await;
+    }
+    crate::notifications::delivered_notifications(&app).await;
+
+    let b = Browser::open("phone-budgets").await;
+    b.set_window_size(390, 844).await;
+    app.sign_in(&b).await;
+    b.wait_for(&format!("{} .budget-line", row(&long_slug)))
+        .await;
+    b.wait_for("#budget-settings dd").await;
+    assert_no_horizontal_overflow(&b, "environments with budgets").await;
+    b.js(
+        "document.getElementById('list-title').scrollIntoView();",
+        vec![],
+    )
+    .await;
+    b.screenshot("1-budget-column").await;
+    b.js(
+        "document.getElementById('budget-settings-title').scrollIntoView();",
+        vec![],
+    )
+    .await;
+    b.screenshot("2-budget-settings").await;
+
+    b.click_on(&format!(
+        "button[aria-label='Budget of environment {long_slug}']"
+    ))
+    .await;
+    b.wait_for("#budget-dialog[open]").await;
+    assert_no_horizontal_overflow(&b, "budget form").await;
+    // The form stacks: the executions limit sits below the dollar limit.
+    let stacked = b
+        .js(
+            "const u = document.getElementById('budget-usd').getBoundingClientRect();\
+             const r = document.getElementById('budget-runs').getBoundingClientRect();\
+             return r.top > u.bottom;",
+            vec![],
+        )
+        .await;
+    assert_eq!(stacked, true, "the budget form stacks");
+    b.screenshot("3-budget-form").await;
+    b.click_on("#budget-cancel").await;
+
+    b.click_on("#nav a[data-view=monitoring]").await;
+    b.wait_for("#notif-body tr").await;
+    b.click_on("#notif-body summary").await;
+    b.wait_for("#notif-body details[open] pre").await;
+    assert_no_horizontal_overflow(&b, "notifications").await;
+    b.js(
+        "document.getElementById('notif-title').scrollIntoView();",
+        vec![],
+    )
+    .await;
+    b.screenshot("4-notifications").await;
+
+    b.close().await;
+    app.stop().await;
+}

@@ -5,7 +5,9 @@
 mod app;
 mod webdriver;
 
+mod budgets;
 mod environments;
 mod layout;
 mod monitoring;
+mod notifications;
 mod security;
