@@ -10,7 +10,7 @@ use fruxon::domain::time::SystemClock;
 use fruxon::startup::Application;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, client, send_to, spawn_app_with};
+use crate::helpers::{ManualClock, TestApp, client, send_to, spawn_app_on, spawn_app_with};
 use crate::smtp::{Mail, SmtpSink};
 
 const ADMIN: &str = "ops@example.com";
@@ -297,4 +297,77 @@ async fn a_mail_queued_while_smtp_is_down_is_delivered_after_it_returns_even_acr
     assert_eq!(n["status"], "sent", "{n}");
     assert!(n["attempts"].as_i64().unwrap() >= 2);
     handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn a_long_cap_episode_mails_at_most_once_a_day_and_a_new_episode_waits_for_the_day() {
+    let sink = SmtpSink::start();
+    let clock = ManualClock::at("2026-03-10T12:00:00Z");
+    let url = sink.url();
+    let app = spawn_app_on(move |s| s.smtp_url = Some(url), Arc::new(clock.clone())).await;
+    app.cli(&["tenant", "set-cap", "demo", "1"]);
+    let reply = app
+        .patch(
+            "/v1/tenants/demo/settings",
+            &json!({"adminEmails": [ADMIN]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(app.execute_in("acme_corp").await.status, 200);
+    let cap_mails = |app: &TestApp| {
+        let db = app.db();
+        db.query_row(
+            "SELECT count(*) FROM notifications WHERE kind = 'environment_cap_reached'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+    };
+
+    // The first refusal opens the episode and mails; more refusals that day do not.
+    app.execute_in("globex")
+        .await
+        .assert_error(400, "ENVIRONMENT_CAP_REACHED");
+    clock.advance(23 * 3_600_000);
+    app.execute_in("initech")
+        .await
+        .assert_error(400, "ENVIRONMENT_CAP_REACHED");
+    assert_eq!(
+        cap_mails(&app),
+        1,
+        "one mail within the first day of the episode"
+    );
+
+    // A day after the last mail, a refusal in the same episode mails again.
+    clock.advance(3_600_000);
+    app.execute_in("umbrella")
+        .await
+        .assert_error(400, "ENVIRONMENT_CAP_REACHED");
+    assert_eq!(cap_mails(&app), 2, "the episode lasts: one reminder a day");
+
+    // Ending the episode and hitting the cap again within the day does not mail again.
+    assert_eq!(
+        app.delete("/v1/tenants/demo/environments/acme_corp")
+            .await
+            .status,
+        204
+    );
+    assert_eq!(app.execute_in("hooli").await.status, 200);
+    app.execute_in("pied_piper")
+        .await
+        .assert_error(400, "ENVIRONMENT_CAP_REACHED");
+    assert_eq!(
+        cap_mails(&app),
+        2,
+        "at most one cap mail a day, even across episodes"
+    );
+
+    // Two cap mails and, at a cap of 1, two warnings (the delete re-armed it).
+    let mails = sink.wait_for(4, Duration::from_secs(10));
+    let reminder = mails.iter().map(text).find(|m| m.contains("umbrella"));
+    let reminder = reminder.expect("the reminder lists the slugs refused since the episode began");
+    assert!(
+        reminder.contains("globex"),
+        "including those before the first mail: {reminder}"
+    );
 }
