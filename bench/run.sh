@@ -72,20 +72,34 @@ row() {
   printf '%-34s %12s %10s %10s %8s\n' "$@"
 }
 
+# The raw writes first, before any server has a write-ahead log to checkpoint.
+storage=$(cargo bench --quiet --bench storage)
+
 start current target/release/fruxon
 start budgeted target/release/fruxon budgets
 [ -z "${BASELINE:-}" ] || start baseline "$BASELINE"
 
 read -r h_rps h_p50 h_p99 h_err < <(measure healthz "$base_current/healthz")
-read -r e_rps e_p50 e_p99 e_err < <(FRUXON_KEY=$key_current measure execute \
-  -s bench/execute.lua "$base_current/v1/tenants/demo/agents/support-bot:execute")
-read -r g_rps g_p50 g_p99 g_err < <(FRUXON_KEY=$key_budgeted measure budgeted \
-  -s bench/execute.lua "$base_budgeted/v1/tenants/demo/agents/support-bot:execute")
-if [ -n "${BASELINE:-}" ]; then
-  read -r b_rps b_p50 b_p99 b_err < <(FRUXON_KEY=$key_baseline measure baseline \
-    -s bench/execute.lua "$base_baseline/v1/tenants/demo/agents/support-bot:execute")
-fi
-storage=$(cargo bench --quiet --bench storage)
+
+# The builds compared take turns, twice, with a pause between turns for the last one's
+# checkpoint; each row reports its better round, so one noisy moment does not decide a ratio.
+round() {
+  local name=$1 base=$2 key=$3
+  FRUXON_KEY=$key measure "$name-$4" -s bench/execute.lua \
+    "$base/v1/tenants/demo/agents/support-bot:execute" >"$work/$name-round$4"
+  sleep 3
+}
+for r in 1 2; do
+  round execute "$base_current" "$key_current" "$r"
+  round budgeted "$base_budgeted" "$key_budgeted" "$r"
+  [ -z "${BASELINE:-}" ] || round baseline "$base_baseline" "$key_baseline" "$r"
+done
+pick() {
+  sort -k1,1 -g -r "$work/$1-round1" "$work/$1-round2" | head -1
+}
+read -r e_rps e_p50 e_p99 e_err < <(pick execute)
+read -r g_rps g_p50 g_p99 g_err < <(pick budgeted)
+[ -z "${BASELINE:-}" ] || read -r b_rps b_p50 b_p99 b_err < <(pick baseline)
 
 echo
 echo "fruxon :execute benchmark ($connections connections, $threads wrk threads, $duration each)"

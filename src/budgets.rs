@@ -20,7 +20,7 @@ use crate::domain::slug::EnvironmentSlug;
 use crate::domain::time::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::storage::budgets::{self, BudgetRow, UsageRow};
+use crate::storage::budgets::{self, BudgetRow, EnforcedRow, UsageRow};
 use crate::storage::executions::ExecutionRow;
 use crate::storage::notifications::{self, NewNotification};
 use crate::storage::{StoreError, agents, environments, tenants};
@@ -369,38 +369,33 @@ pub fn apply_default(
 
 /// Why a run may not start: an enforced budget of its environment is used up.
 pub struct Exhausted {
-    pub budget: BudgetRow,
-    pub usage: UsageRow,
+    pub budget: EnforcedRow,
     pub resets_at: i64,
 }
 
-/// Checks the enforced budgets that apply to a run of `agent` in `slug`, at `now`. Point reads
-/// by key; runs on the execute path before the agent is called.
+/// Checks the enforced budgets that apply to a run of `agent` in `slug`, at `now` in the
+/// tenant's `zone`. One query; runs on the execute path before the agent is called.
 pub fn exhausted(
     conn: &Connection,
     tenant: &str,
     slug: &str,
     agent: &str,
+    zone: Tz,
     now: i64,
 ) -> Result<Option<Exhausted>, StoreError> {
-    let enforced: Vec<BudgetRow> = budgets::applying(conn, tenant, slug, agent)?
-        .into_iter()
-        .filter(|b| b.enforce)
-        .collect();
-    if enforced.is_empty() {
-        return Ok(None);
-    }
-    let zone = zone_of(conn, tenant)?;
-    for b in enforced {
-        let (start, end) = period_of(&b).bounds(zone, now);
-        let usage = budgets::usage(conn, tenant, slug, &b.agent_id, &b.period, start)?;
-        let spent = b.limit_micros.is_some_and(|l| usage.cost_micros >= l)
-            || b.limit_executions.is_some_and(|l| usage.executions >= l);
+    let periods = [Period::Day, Period::Week, Period::Month];
+    let bounds = periods.map(|p| p.bounds(zone, now));
+    for b in budgets::enforced(conn, tenant, slug, agent, bounds.map(|(start, _)| start))? {
+        let spent = b.limit_micros.is_some_and(|l| b.usage.cost_micros >= l)
+            || b.limit_executions.is_some_and(|l| b.usage.executions >= l);
         if spent {
+            let index = periods
+                .iter()
+                .position(|p| p.as_str() == b.period)
+                .unwrap_or(2);
             return Ok(Some(Exhausted {
                 budget: b,
-                usage,
-                resets_at: end,
+                resets_at: bounds[index].1,
             }));
         }
     }
@@ -422,15 +417,15 @@ pub fn refusal(tenant: &str, slug: &str, e: &Exhausted, now: i64) -> ApiError {
             "environment '{slug}' of tenant '{tenant}' has used its {} budget{scope} \
              ({} spent, {} executions); it resets at {}",
             b.period,
-            to_usd(e.usage.cost_micros),
-            e.usage.executions,
+            to_usd(b.usage.cost_micros),
+            b.usage.executions,
             rfc3339(e.resets_at)
         ),
     )
     .with("environmentSlug", slug)
     .with("period", b.period.clone())
-    .with("spentUsd", to_usd(e.usage.cost_micros))
-    .with("executions", e.usage.executions)
+    .with("spentUsd", to_usd(b.usage.cost_micros))
+    .with("executions", b.usage.executions)
     .with("resetsAt", rfc3339(e.resets_at))
     .with_header(
         actix_web::http::header::RETRY_AFTER,
@@ -454,16 +449,13 @@ pub fn on_recorded(
     conn: &Connection,
     settings_url: &str,
     e: &ExecutionRow,
+    zone: Tz,
     now: i64,
 ) -> Result<(), StoreError> {
     let Some(slug) = &e.environment_slug else {
         return Ok(());
     };
     let applying = budgets::applying(conn, &e.tenant_id, slug, &e.agent_id)?;
-    if applying.is_empty() {
-        return Ok(());
-    }
-    let zone = zone_of(conn, &e.tenant_id)?;
     for b in applying {
         let (start, end) = period_of(&b).bounds(zone, e.started_at);
         let (t, a) = (e.tenant_id.as_str(), b.agent_id.as_str());

@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use chrono_tz::Tz;
 use rusqlite::Connection;
 
 use crate::agents::{agent_not_found, parse_stored_runtime};
@@ -17,6 +18,7 @@ use crate::auth::{self, Caller};
 use crate::budgets;
 use crate::domain::ids::{AgentId, TenantId, new_execution_id};
 use crate::domain::money::price_tokens;
+use crate::domain::period::parse_zone;
 use crate::domain::slug::{EnvironmentSlug, json_kind};
 use crate::error::{ApiError, ApiResult};
 use crate::runtime::{self, RunOutcome, RunRequest, Runtime};
@@ -114,6 +116,8 @@ pub struct Prepared {
     pub request: ExecuteRequest,
     pub execution_id: String,
     pub caller: Caller,
+    /// The tenant's time zone, for the budget periods the record counts in.
+    pub zone: Tz,
 }
 
 /// An execute request as it arrived, nothing yet checked but the presence of a key.
@@ -132,6 +136,14 @@ struct Found {
     environment_known: bool,
     /// An enforced budget of the environment that is used up.
     exhausted: Option<budgets::Exhausted>,
+}
+
+impl Found {
+    /// The tenant's time zone, which budget periods follow.
+    fn zone(&self) -> Tz {
+        let name = self.key.as_ref().map(|k| k.tenant_time_zone.as_str());
+        name.and_then(parse_zone).unwrap_or(Tz::UTC)
+    }
 }
 
 /// Checks an execute request in the contract's order (the key, the body and its slug, the
@@ -161,6 +173,7 @@ pub async fn admit(state: &AppState, admission: Admission) -> ApiResult<Prepared
         .store
         .read_inline(|c| find(c, &key_hash, &tenant, lookup, now))?;
 
+    let zone = found.zone();
     let caller = auth::judge(found.key, &path_tenant)?;
     let request = body?;
     let target = Target {
@@ -193,6 +206,7 @@ pub async fn admit(state: &AppState, admission: Admission) -> ApiResult<Prepared
         request,
         execution_id: new_execution_id(state.now_ms()),
         caller,
+        zone,
     })
 }
 
@@ -220,7 +234,8 @@ fn find(
         if let (Some(_), Some(slug)) = (&found.revision, slug) {
             found.environment_known = environments::exists(c, tenant, &slug)?;
             if found.environment_known {
-                found.exhausted = budgets::exhausted(c, tenant, &slug, &agent, now)?;
+                let zone = found.zone();
+                found.exhausted = budgets::exhausted(c, tenant, &slug, &agent, zone, now)?;
             }
         }
     }
@@ -368,11 +383,12 @@ pub async fn record(
         source: "api".to_string(),
     };
     let (stored, settings_url, now) = (row.clone(), state.settings.settings_url(), state.now_ms());
+    let zone = prepared.zone;
     state
         .store
         .write(move |c| {
             executions::record(c, &stored)?;
-            budgets::on_recorded(c, &settings_url, &stored, now)
+            budgets::on_recorded(c, &settings_url, &stored, zone, now)
         })
         .await?;
     Ok(row)

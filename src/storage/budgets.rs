@@ -101,6 +101,57 @@ pub fn applying(
     Ok(rows)
 }
 
+/// An enforced budget that applies to a run, with its usage in the current period.
+#[derive(Debug, Clone)]
+pub struct EnforcedRow {
+    pub agent_id: String,
+    pub limit_micros: Option<i64>,
+    pub limit_executions: Option<i64>,
+    pub period: String,
+    pub usage: UsageRow,
+}
+
+/// The enforced budgets that apply to a run of `agent` in the environment, each with its usage
+/// in the period that starts at `starts[period]` (day, week, month). One query, on the execute
+/// path before the agent runs.
+pub fn enforced(
+    conn: &Connection,
+    tenant: &str,
+    slug: &str,
+    agent: &str,
+    starts: [i64; 3],
+) -> Result<Vec<EnforcedRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT b.agent_id, b.limit_micros, b.limit_executions, b.period,
+                coalesce(u.executions, 0), coalesce(u.cost_micros, 0)
+         FROM budgets b LEFT JOIN budget_usage u
+           ON u.tenant_id = b.tenant_id AND u.environment_slug = b.environment_slug
+          AND u.agent_id = b.agent_id AND u.period = b.period
+          AND u.period_start = CASE b.period WHEN 'day' THEN ?4 WHEN 'week' THEN ?5 ELSE ?6 END
+         WHERE b.tenant_id = ?1 AND b.environment_slug = ?2 AND b.agent_id IN ('', ?3)
+           AND b.enforce = 1",
+    )?;
+    let rows = stmt
+        .query_map(
+            params![tenant, slug, agent, starts[0], starts[1], starts[2]],
+            |r| {
+                Ok(EnforcedRow {
+                    agent_id: r.get(0)?,
+                    limit_micros: r.get(1)?,
+                    limit_executions: r.get(2)?,
+                    period: r.get(3)?,
+                    usage: UsageRow {
+                        executions: r.get(4)?,
+                        cost_micros: r.get(5)?,
+                        fired: Vec::new(),
+                    },
+                })
+            },
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Every budget of a tenant, by environment.
 pub fn all(conn: &Connection, tenant: &str) -> Result<Vec<BudgetRow>, StoreError> {
     let sql = format!(

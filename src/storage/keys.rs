@@ -11,6 +11,8 @@ pub struct KeyRow {
     pub tenant_id: String,
     pub role: String,
     pub revoked: bool,
+    /// The tenant's time zone, read along because the execute path needs it for budgets.
+    pub tenant_time_zone: String,
 }
 
 pub fn insert(
@@ -31,7 +33,8 @@ pub fn insert(
 pub fn find_by_hash(conn: &Connection, hash: &[u8]) -> Result<Option<KeyRow>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT id, tenant_id, role, revoked_at IS NOT NULL FROM api_keys WHERE hash = ?1",
+            "SELECT k.id, k.tenant_id, k.role, k.revoked_at IS NOT NULL, t.time_zone
+             FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.hash = ?1",
         )?
         .query_row([hash], |r| {
             Ok(KeyRow {
@@ -39,6 +42,7 @@ pub fn find_by_hash(conn: &Connection, hash: &[u8]) -> Result<Option<KeyRow>, St
                 tenant_id: r.get(1)?,
                 role: r.get(2)?,
                 revoked: r.get(3)?,
+                tenant_time_zone: r.get(4)?,
             })
         })
         .optional()?;
