@@ -1,9 +1,5 @@
 //! Money: integer micro-dollars inside, JSON numbers of at most six decimals outside.
 
-use serde_json::Value;
-
-use crate::error::ApiError;
-
 /// Micro-dollars in one dollar.
 const MICROS: f64 = 1_000_000.0;
 
@@ -14,14 +10,6 @@ pub const MAX_USD: f64 = 1_000_000_000.0;
 /// Converts micro-dollars to the JSON number clients see (`33000` becomes `0.033`).
 pub fn to_usd(micros: i64) -> f64 {
     micros as f64 / MICROS
-}
-
-/// Parses a non-negative dollar amount with at most six decimals from `field`.
-pub fn parse_usd(field: &str, value: &Value) -> Result<i64, ApiError> {
-    let usd = value.as_f64().filter(|v| v.is_finite()).ok_or_else(|| {
-        ApiError::invalid_field(field, format!("{field} must be a number of US dollars"))
-    })?;
-    usd_to_micros(usd).map_err(|why| ApiError::invalid_field(field, format!("{field} {why}")))
 }
 
 /// Converts dollars to micro-dollars, refusing negative, huge or sub-micro amounts.

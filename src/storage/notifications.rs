@@ -93,13 +93,6 @@ pub fn due(conn: &Connection, now: i64, limit: i64) -> Result<Vec<NotificationRo
     Ok(rows)
 }
 
-/// The earliest next attempt among pending notifications.
-pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT min(next_attempt_at) FROM notifications WHERE status = 'pending'")?
-        .query_row([], |r| r.get(0))?)
-}
-
 /// Records the outcome of one delivery attempt.
 pub fn record_attempt(
     conn: &Connection,
