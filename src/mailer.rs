@@ -156,7 +156,7 @@ impl Outbox {
             .insert_header((SIGNATURE_HEADER, signature(&secret, n.body.as_bytes())))
             .send_body(n.body.clone())
             .await
-            .map_err(|e| Attempt::Retry(format!("the webhook at {url} is unreachable: {e}")))?;
+            .map_err(|e| Attempt::Retry(format!("the webhook is unreachable: {e}")))?;
         match response.status() {
             status if status.is_success() => Ok(()),
             status => Err(Attempt::Retry(format!(

@@ -1473,6 +1473,57 @@ async fn a_webhook_that_fails_is_retried_with_backoff_until_it_accepts() {
 }
 
 #[actix_web::test]
+async fn an_https_webhook_is_sent_over_tls() {
+    // A loopback listener that keeps the first bytes each connection sends: a TLS client opens
+    // with a handshake record (0x16, then version 3.x). It holds no certificate, so the
+    // handshake fails and the attempt is recorded for a retry.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let first_bytes = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+    let seen = first_bytes.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(3) {
+            let Ok(mut stream) = stream else { break };
+            let mut head = [0_u8; 3];
+            if std::io::Read::read_exact(&mut stream, &mut head).is_ok() {
+                seen.lock().unwrap().push(head.to_vec());
+            }
+        }
+    });
+    let app = spawn_app_with_clock(&ManualClock::at(NOON)).await;
+    let url = format!("https://127.0.0.1:{port}/hooks/fruxon");
+    settings(&app, &json!({"alertWebhookUrl": url})).await;
+    let rotated = app
+        .post(&format!("{SETTINGS}:rotateWebhookSecret"), &json!({}))
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    create_env(&app, "acme").await;
+    let budget = json!({"limitExecutions": 1, "period": "day", "thresholds": [100]});
+    set_budget(&app, &budget_path("acme"), &budget).await;
+    run_ok(&app, "support-bot", "acme", 1).await;
+
+    let rows = eventually(
+        "the TLS attempt to be recorded",
+        Duration::from_secs(10),
+        || {
+            let rows = webhook_rows(&app);
+            (rows.len() == 1 && rows[0].attempts >= 1).then_some(rows)
+        },
+    )
+    .await;
+    let heads = first_bytes.lock().unwrap().clone();
+    assert!(!heads.is_empty(), "fruxon connected to the https webhook");
+    assert_eq!(heads[0][0], 0x16, "a TLS handshake record: {heads:?}");
+    assert_eq!(heads[0][1], 0x03, "a TLS version: {heads:?}");
+    assert_eq!(rows[0].status, "pending", "{rows:?}");
+    let why = rows[0].last_error.as_deref().unwrap_or("");
+    assert!(
+        !why.to_lowercase().contains("not supported") && !why.contains(&port.to_string()),
+        "a handshake failure, and the URL (which may hold a token) is not repeated: {why}"
+    );
+}
+
+#[actix_web::test]
 async fn alert_webhook_urls_must_be_http_and_null_turns_them_off() {
     let app = spawn_app_with_clock(&ManualClock::at(NOON)).await;
     let receiver = Receiver::start(0).await;
