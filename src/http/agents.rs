@@ -7,7 +7,7 @@ use crate::agents::{self, CreateAgentBody, CreateRevisionBody};
 use crate::domain::ids::AgentId;
 use crate::error::ApiResult;
 use crate::http::auth::Admin;
-use crate::http::body::JsonBody;
+use crate::http::body::AdminJson;
 use crate::http::log::tag;
 use crate::http::query;
 use crate::paging::PageRequest;
@@ -28,9 +28,8 @@ pub fn agent_in_path(req: &HttpRequest) -> ApiResult<AgentId> {
 }
 
 pub async fn create(
-    Admin(caller): Admin,
+    AdminJson(caller, body): AdminJson<CreateAgentBody>,
     state: web::Data<AppState>,
-    JsonBody(body): JsonBody<CreateAgentBody>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     tag(&req, |t| t.agent = Some(body.id.clone()));
@@ -40,9 +39,8 @@ pub async fn create(
 }
 
 pub async fn create_revision(
-    Admin(caller): Admin,
+    AdminJson(caller, body): AdminJson<CreateRevisionBody>,
     state: web::Data<AppState>,
-    JsonBody(body): JsonBody<CreateRevisionBody>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let agent = agent_in_path(&req)?;

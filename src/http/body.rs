@@ -9,7 +9,9 @@ use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest, web};
 use serde::de::DeserializeOwned;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::http::auth::Admin;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -24,6 +26,30 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let read = read_limited(req, payload);
         Box::pin(async move { parse(&read.await?).map(JsonBody) })
+    }
+}
+
+/// An admin caller and a JSON body parsed into `T`, checked in that order.
+///
+/// Separate `Admin` and `JsonBody` arguments would race: actix polls a handler's extractors
+/// together, so a malformed body could be answered before the key is found to be unknown,
+/// telling a stranger about the endpoint. Here the body is not even read until the caller
+/// has passed.
+pub struct AdminJson<T>(pub Caller, pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for AdminJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let admin = Admin::from_request(req, payload);
+        let read = read_limited(req, payload);
+        Box::pin(async move {
+            let Admin(caller) = admin.await?;
+
+            let body = parse(&read.await?)?;
+            Ok(AdminJson(caller, body))
+        })
     }
 }
 

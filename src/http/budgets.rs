@@ -9,7 +9,7 @@ use crate::domain::slug::EnvironmentSlug;
 use crate::environments::slug_in_path;
 use crate::error::ApiResult;
 use crate::http::auth::Admin;
-use crate::http::body::JsonBody;
+use crate::http::body::AdminJson;
 use crate::http::log::tag;
 use crate::http::query;
 use crate::state::AppState;
@@ -36,9 +36,8 @@ fn scope(req: &HttpRequest) -> ApiResult<(EnvironmentSlug, Option<AgentId>)> {
 }
 
 pub async fn put(
-    Admin(caller): Admin,
+    AdminJson(caller, body): AdminJson<BudgetBody>,
     state: web::Data<AppState>,
-    JsonBody(body): JsonBody<BudgetBody>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let (slug, agent) = scope(&req)?;

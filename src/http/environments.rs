@@ -8,7 +8,7 @@ use crate::environments::{self, CreateBody, ListQuery, PatchBody, slug_in_path};
 use crate::error::ApiResult;
 use crate::http::agents::agent_in_path;
 use crate::http::auth::Admin;
-use crate::http::body::JsonBody;
+use crate::http::body::AdminJson;
 use crate::http::log::tag;
 use crate::http::query;
 use crate::state::AppState;
@@ -30,9 +30,8 @@ pub async fn list(
 }
 
 pub async fn create(
-    Admin(caller): Admin,
+    AdminJson(caller, body): AdminJson<CreateBody>,
     state: web::Data<AppState>,
-    JsonBody(body): JsonBody<CreateBody>,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Created().json(environments::create(&state, &caller.tenant, body).await?))
 }
@@ -47,9 +46,8 @@ pub async fn get(
 }
 
 pub async fn patch(
-    Admin(caller): Admin,
+    AdminJson(caller, body): AdminJson<PatchBody>,
     state: web::Data<AppState>,
-    JsonBody(body): JsonBody<PatchBody>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let slug = environment_in_path(&req)?;

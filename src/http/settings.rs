@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 
 use crate::error::ApiResult;
 use crate::http::auth::Admin;
-use crate::http::body::JsonBody;
+use crate::http::body::AdminJson;
 use crate::settings::{self, PatchBody};
 use crate::state::AppState;
 
@@ -13,9 +13,8 @@ pub async fn get(Admin(caller): Admin, state: web::Data<AppState>) -> ApiResult<
 }
 
 pub async fn patch(
-    Admin(caller): Admin,
+    AdminJson(caller, body): AdminJson<PatchBody>,
     state: web::Data<AppState>,
-    JsonBody(body): JsonBody<PatchBody>,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(settings::patch(&state, &caller.tenant, body).await?))
 }

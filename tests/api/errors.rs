@@ -431,6 +431,67 @@ async fn requests_without_a_valid_key_are_unauthenticated() {
 }
 
 #[actix_web::test]
+async fn a_caller_who_may_not_is_refused_before_anything_is_said_about_the_body() {
+    let app = spawn_app().await;
+    let (_, execute_key) = app.create_key("demo", "execute");
+    let other_key = app.cli_key(&["tenant", "create", "other"]);
+    let unknown = format!("fx_{}", "0".repeat(64));
+    // (key, expected code and reason, who is calling)
+    let callers: &[(&str, u16, &str, &str)] = &[
+        (
+            &unknown,
+            401,
+            "UNAUTHENTICATED",
+            "a key that was never issued",
+        ),
+        (
+            &execute_key,
+            403,
+            "PERMISSION_DENIED",
+            "an execute-role key",
+        ),
+        (
+            &other_key,
+            403,
+            "PERMISSION_DENIED",
+            "another tenant's admin key",
+        ),
+    ];
+    let oversized = vec![b' '; 2 << 20];
+    // (body, what is wrong with it)
+    let bodies: &[(&[u8], &str)] = &[
+        (b"{not json", "malformed JSON"),
+        (br#"{"slugg": "acme"}"#, "an unknown field"),
+        (&oversized, "a body over 1 MiB"),
+    ];
+    let before = app.stored();
+
+    for (method, path) in [
+        ("POST", AGENTS),
+        ("POST", "/v1/tenants/demo/agents/support-bot/revisions"),
+        ("POST", "/v1/tenants/demo/environments"),
+        ("PATCH", "/v1/tenants/demo/environments/acme"),
+        ("PATCH", "/v1/tenants/demo/settings"),
+        ("PUT", "/v1/tenants/demo/settings"),
+        ("PUT", "/v1/tenants/demo/environments/acme/budget"),
+    ] {
+        for (key, code, reason, who) in callers {
+            for (body, what) in bodies {
+                let reply = app.send(method, path, Some(key), Some(body)).await;
+                assert_eq!(
+                    (reply.status.as_u16(), reply.reason()),
+                    (*code, *reason),
+                    "{who} sending {what} to {method} {path}: {}",
+                    reply.text
+                );
+            }
+        }
+    }
+
+    assert_eq!(app.stored(), before, "refused requests store nothing");
+}
+
+#[actix_web::test]
 async fn another_tenant_and_a_missing_tenant_get_the_same_403() {
     let app = spawn_app().await;
     let other_key = app.cli_key(&["tenant", "create", "other"]);
