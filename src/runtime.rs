@@ -146,9 +146,16 @@ fn echo(request: &RunRequest) -> RunOutput {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AgentReply {
+    /// `None` when the field is missing; `Some(Value::Null)` when the agent sent `null`.
+    #[serde(default, deserialize_with = "present")]
     output: Option<Value>,
     usage: Option<AgentUsage>,
     cost_usd: Option<f64>,
+}
+
+/// Any value that is there, `null` included; serde's `default` covers the missing field.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -206,7 +213,9 @@ async fn call_http(url: &str, timeout_ms: u64, request: &RunRequest) -> RunOutco
         .unwrap_or((0, 0));
     let cost_micros = reply
         .cost_usd
-        .map(|usd| money::usd_to_micros(usd).map_err(|why| format!("the agent's costUsd {why}")))
+        .map(|usd| {
+            money::usd_to_nearest_micros(usd).map_err(|why| format!("the agent's costUsd {why}"))
+        })
         .transpose()?;
 
     Ok(RunOutput {

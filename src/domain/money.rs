@@ -26,6 +26,16 @@ pub fn usd_to_micros(usd: f64) -> Result<i64, String> {
     Ok(micros as i64)
 }
 
+/// Converts a cost an agent computed to micro-dollars, rounding to the nearest one: agents sum
+/// prices in floating point (0.1 + 0.2 is 0.30000000000000004), and a run must not fail
+/// over noise far below a micro-dollar.
+pub fn usd_to_nearest_micros(usd: f64) -> Result<i64, String> {
+    if !(0.0..=MAX_USD).contains(&usd) {
+        return Err(format!("must be between 0 and {MAX_USD}, got {usd}"));
+    }
+    Ok((usd * MICROS).round() as i64)
+}
+
 /// The cost of a run priced per million tokens, rounded to the nearest micro-dollar.
 pub fn price_tokens(
     input_tokens: i64,

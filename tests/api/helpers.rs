@@ -423,9 +423,9 @@ pub fn key_id(output: &str) -> String {
 
 /// A stand-in for a team's own agent: an HTTP server that counts and records its calls.
 ///
-/// `/ok` answers with output and usage, `/priced` also with `costUsd`, `/fail` with HTTP 500,
-/// `/slow` only after two seconds, `/garbage` with text that is not JSON and `/no-output`
-/// with `{}`. Any other path is counted too and answers 404.
+/// `/ok` answers with output and usage, `/priced` also with `costUsd`, `/float-cost` with a
+/// `null` output and a cost summed in floating point, `/fail` with HTTP 500, `/slow` only
+/// after two seconds, `/garbage` with text that is not JSON and `/no-output` with `{}`. Any other path is counted too and answers 404.
 pub struct TestAgent {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub base: String,
@@ -460,6 +460,7 @@ impl TestAgent {
                 .app_data(web::PayloadConfig::new(16 << 20))
                 .route("/ok", web::post().to(agent_ok))
                 .route("/priced", web::post().to(agent_priced))
+                .route("/float-cost", web::post().to(agent_float_cost))
                 .route("/fail", web::post().to(agent_fail))
                 .route("/slow", web::post().to(agent_slow))
                 .route("/garbage", web::post().to(agent_garbage))
@@ -518,6 +519,13 @@ async fn agent_priced(probe: web::Data<Probe>, body: web::Bytes) -> HttpResponse
         "usage": {"inputTokens": 1000, "outputTokens": 2000},
         "costUsd": 0.5
     }))
+}
+
+/// A reply as an agent written in any language would send it: a cost of 0.1 + 0.2 dollars
+/// (0.30000000000000004 in a double) and nothing to say.
+async fn agent_float_cost(probe: web::Data<Probe>, body: web::Bytes) -> HttpResponse {
+    probe.record(&body);
+    HttpResponse::Ok().json(json!({"output": null, "costUsd": 0.1_f64 + 0.2_f64}))
 }
 
 async fn agent_fail(probe: web::Data<Probe>, body: web::Bytes) -> HttpResponse {

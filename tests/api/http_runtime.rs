@@ -76,6 +76,25 @@ async fn the_agents_own_cost_wins_over_pricing() {
 }
 
 #[actix_web::test]
+async fn an_agent_cost_with_float_noise_is_rounded_and_a_null_output_is_kept() {
+    let app = spawn_app().await;
+    let agent = TestAgent::start().await;
+    app.create_http_agent("team-bot", &agent.url("/float-cost"), 5_000)
+        .await;
+
+    let reply = app.post(TEAM_BOT, &json!({"parameters": {}})).await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["costUsd"], json!(0.3), "{}", reply.text);
+    assert_eq!(reply.body["output"], Value::Null, "{}", reply.text);
+    let id = reply.execution_id();
+    assert_eq!(
+        stored_run(&app, &id),
+        ("succeeded".to_string(), None, 300_000, 0, 0)
+    );
+}
+
+#[actix_web::test]
 async fn without_usage_or_pricing_the_cost_is_zero() {
     let app = spawn_app().await;
     let agent = TestAgent::start().await;
