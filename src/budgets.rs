@@ -227,8 +227,33 @@ pub async fn put(
     }
 }
 
+/// Recounts the current period of every budget of the tenant, after its time zone changed:
+/// the periods now start elsewhere, and the spend kept under the old starts would otherwise
+/// read as zero, lifting enforcement and firing thresholds again. Run it in the transaction
+/// that changes the zone.
+/// The thresholds already alerted in the old period stay fired in the new one: the two
+/// overlap at `now`, and an alert a person has read should not arrive again an hour later.
+pub fn recount_all(
+    conn: &Connection,
+    tenant: &str,
+    old_zone: Tz,
+    now: i64,
+) -> Result<(), StoreError> {
+    for b in budgets::all(conn, tenant)? {
+        let (old_start, _) = period_of(&b).bounds(old_zone, now);
+        let (slug, agent) = (b.environment_slug.as_str(), b.agent_id.as_str());
+        let fired = budgets::usage(conn, tenant, slug, agent, &b.period, old_start)?.fired;
+        let start = seed(conn, tenant, &b, now)?;
+        if !fired.is_empty() {
+            budgets::set_fired(conn, (tenant, slug, agent, &b.period, start), &fired)?;
+        }
+    }
+    Ok(())
+}
+
 /// Counts the current period's spend from the executions, for a budget set mid-period.
-fn seed(conn: &Connection, tenant: &str, b: &BudgetRow, now: i64) -> Result<(), StoreError> {
+/// Returns the start of that period.
+fn seed(conn: &Connection, tenant: &str, b: &BudgetRow, now: i64) -> Result<i64, StoreError> {
     let (start, end) = period_of(b).bounds(zone_of(conn, tenant)?, now);
     let (runs, cost) =
         budgets::measure(conn, tenant, &b.environment_slug, &b.agent_id, start, end)?;
@@ -241,7 +266,8 @@ fn seed(conn: &Connection, tenant: &str, b: &BudgetRow, now: i64) -> Result<(), 
         start,
         runs,
         cost,
-    )
+    )?;
+    Ok(start)
 }
 
 pub async fn get(
@@ -358,7 +384,7 @@ pub fn apply_default(
     match body.validate("defaultBudget.", slug, "") {
         Ok(row) => {
             budgets::put(conn, tenant, &row, now)?;
-            seed(conn, tenant, &row, now)
+            seed(conn, tenant, &row, now).map(|_| ())
         }
         Err(e) => {
             log::error!("tenant {tenant}'s default budget is invalid ({e}); not applied");
@@ -385,21 +411,25 @@ pub fn exhausted(
 ) -> Result<Option<Exhausted>, StoreError> {
     let periods = [Period::Day, Period::Week, Period::Month];
     let bounds = periods.map(|p| p.bounds(zone, now));
-    for b in budgets::enforced(conn, tenant, slug, agent, bounds.map(|(start, _)| start))? {
-        let spent = b.limit_micros.is_some_and(|l| b.usage.cost_micros >= l)
-            || b.limit_executions.is_some_and(|l| b.usage.executions >= l);
-        if spent {
-            let index = periods
-                .iter()
-                .position(|p| p.as_str() == b.period)
-                .unwrap_or(2);
-            return Ok(Some(Exhausted {
+    let starts = bounds.map(|(start, _)| start);
+    // Of several used-up budgets (a day budget of the agent and a month budget of the
+    // environment, say), the one that resets last decides when a retry can succeed.
+    let exhausted = budgets::enforced(conn, tenant, slug, agent, starts)?
+        .into_iter()
+        .filter(|b| {
+            b.limit_micros.is_some_and(|l| b.usage.cost_micros >= l)
+                || b.limit_executions.is_some_and(|l| b.usage.executions >= l)
+        })
+        .map(|b| {
+            let index = periods.iter().position(|p| p.as_str() == b.period);
+            let resets_at = bounds[index.unwrap_or(2)].1;
+            Exhausted {
                 budget: b,
-                resets_at: bounds[index].1,
-            }));
-        }
-    }
-    Ok(None)
+                resets_at,
+            }
+        })
+        .max_by_key(|e| e.resets_at);
+    Ok(exhausted)
 }
 
 /// The 429 for an exhausted budget, with `Retry-After` until the period resets.
@@ -422,6 +452,7 @@ pub fn refusal(tenant: &str, slug: &str, e: &Exhausted, now: i64) -> ApiError {
             rfc3339(e.resets_at)
         ),
     )
+    .with("tenant", tenant)
     .with("environmentSlug", slug)
     .with("period", b.period.clone())
     .with("spentUsd", to_usd(b.usage.cost_micros))

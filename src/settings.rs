@@ -2,6 +2,7 @@
 //! the admin e-mail addresses, the time zone budget periods follow, the default budget of new
 //! environments, and the alert webhook with its signing secret.
 
+use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -159,15 +160,18 @@ fn parse_webhook_url(raw: &str) -> ApiResult<String> {
 pub async fn patch(state: &AppState, tenant: &TenantId, body: PatchBody) -> ApiResult<Value> {
     let changes = validate(body)?;
 
-    let t = tenant.as_str().to_string();
+    let (t, now) = (tenant.as_str().to_string(), state.now_ms());
     state
         .store
         .write(move |c| {
             if let Some(emails) = &changes.emails {
                 tenants::set_admin_emails(c, &t, emails)?;
             }
-            if let Some(zone) = &changes.time_zone {
+            let old_zone = tenants::time_zone(c, &t)?;
+            if let Some(zone) = changes.time_zone.as_ref().filter(|z| **z != old_zone) {
                 tenants::set_time_zone(c, &t, zone)?;
+                let old_zone = parse_zone(&old_zone).unwrap_or(Tz::UTC);
+                crate::budgets::recount_all(c, &t, old_zone, now)?;
             }
             if let Some(budget) = &changes.default_budget {
                 tenants::set_default_budget(c, &t, budget.as_deref())?;

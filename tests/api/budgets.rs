@@ -836,6 +836,30 @@ async fn retry_after_counts_the_seconds_to_the_end_of_the_day_the_week_or_the_mo
 }
 
 #[actix_web::test]
+async fn with_two_budgets_used_up_retry_after_waits_for_the_one_that_resets_last() {
+    let app = spawn_app_with_clock(&ManualClock::at(NOON)).await;
+    create_env(&app, "acme").await;
+    let month = json!({"limitExecutions": 1, "period": "month", "enforce": true});
+    set_budget(&app, &budget_path("acme"), &month).await;
+    let day = json!({"limitExecutions": 1, "period": "day", "enforce": true});
+    let agent_path = format!("{}?agent=support-bot", budget_path("acme"));
+    set_budget(&app, &agent_path, &day).await;
+    run_ok(&app, "support-bot", "acme", 1).await;
+
+    let refused = run(&app, "support-bot", Some("acme")).await;
+
+    refused.assert_error(429, "ENVIRONMENT_BUDGET_EXCEEDED");
+    assert_eq!(
+        refused.header("retry-after"),
+        Some("1857600"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(refused.metadata()["period"], "month", "{}", refused.text);
+    assert_eq!(refused.metadata()["tenant"], "demo", "{}", refused.text);
+}
+
+#[actix_web::test]
 async fn a_dollar_limit_refuses_once_the_spend_reaches_it() {
     let app = spawn_app_with_clock(&ManualClock::at(NOON)).await;
     let agent = TestAgent::start().await;
@@ -995,6 +1019,38 @@ async fn the_default_budget_applies_to_environments_created_afterwards_auto_or_e
             .assert_error(404, "NOT_FOUND");
     }
     assert_eq!(get_ok(&app, &budget_path("auto")).await, expected("auto"));
+}
+
+#[actix_web::test]
+async fn changing_the_time_zone_keeps_the_spend_of_the_period() {
+    // Tuesday noon UTC, which is 13:00 in Berlin: the same day, week and month either way.
+    let clock = ManualClock::at(NOON);
+    let app = spawn_app_with_clock(&clock).await;
+    create_env(&app, "acme").await;
+    let budget = json!({"limitExecutions": 2, "period": "day", "thresholds": [50, 100],
+                        "enforce": true});
+    set_budget(&app, &budget_path("acme"), &budget).await;
+    run_ok(&app, "support-bot", "acme", 2).await;
+    run(&app, "support-bot", Some("acme"))
+        .await
+        .assert_error(429, "ENVIRONMENT_BUDGET_EXCEEDED");
+    let alerts_before = alerted(&app).await;
+
+    let zoned = settings(&app, &json!({"timeZone": "Europe/Berlin"})).await;
+    assert_eq!(zoned["timeZone"], "Europe/Berlin", "{zoned}");
+
+    let now = status(&app, "acme").await;
+    assert_eq!(now["periodStart"], "2026-03-09T23:00:00.000Z", "{now}");
+    assert_eq!(now["executions"], 2, "the day's runs still count: {now}");
+    assert_eq!(now["firedThresholds"], json!([50, 100]), "{now}");
+    run(&app, "support-bot", Some("acme"))
+        .await
+        .assert_error(429, "ENVIRONMENT_BUDGET_EXCEEDED");
+    assert_eq!(
+        alerted(&app).await,
+        alerts_before,
+        "no threshold fires twice"
+    );
 }
 
 #[actix_web::test]
