@@ -41,7 +41,6 @@ pub fn finish<B: MessageBody>(res: &ServiceResponse<B>, started: Instant) {
         .cloned()
         .unwrap_or_default();
     let micros = started.elapsed().as_micros();
-    let dash = || "-".to_string();
     let from_path = |name: &str| req.match_info().get(name).map(str::to_string);
     let tenant = tags.tenant.or_else(|| from_path("tenant"));
     let agent = tags.agent.or_else(|| from_path("agent"));
@@ -50,9 +49,9 @@ pub fn finish<B: MessageBody>(res: &ServiceResponse<B>, started: Instant) {
         req.method(),
         req.path(),
         status.as_u16(),
-        tenant.unwrap_or_else(dash),
-        agent.unwrap_or_else(dash),
-        tags.environment.unwrap_or_else(dash),
+        shown(tenant),
+        shown(agent),
+        shown(tags.environment),
         micros / 1000,
         micros % 1000,
     );
@@ -69,5 +68,16 @@ pub fn finish<B: MessageBody>(res: &ServiceResponse<B>, started: Instant) {
         None if status.is_server_error() => log::error!("{line}"),
         None if status.is_client_error() => log::warn!("{line}"),
         None => log::info!("{line}"),
+    }
+}
+
+/// A tag as the log line shows it: as is when it is plain (what every valid id is), else
+/// quoted and escaped. Path segments arrive percent-decoded, so one could otherwise carry a
+/// newline and forge a log line of its own.
+fn shown(value: Option<String>) -> String {
+    match value {
+        None => "-".to_string(),
+        Some(v) if !v.is_empty() && v.chars().all(|c| c.is_ascii_graphic() && c != '"') => v,
+        Some(v) => format!("{v:?}"),
     }
 }

@@ -290,6 +290,14 @@ async fn the_log_has_a_line_per_request_with_its_tags_and_never_a_key() {
         .await
         .unwrap()
         .assert_error(401, "UNAUTHENTICATED");
+    // A path segment that decodes to a newline and a line of its own.
+    let forged = format!(
+        "{}/v1/tenants/demo%0AINFO%20forged%20line/agents/support-bot:execute",
+        server.address
+    );
+    let body = json!({"parameters": {}}).to_string();
+    let reply = send_to(&client, &forged, "POST", Some(&key), Some(body.as_bytes())).await;
+    assert_eq!(reply.unwrap().status, 403);
     server.kill();
     let log = server.log();
 
@@ -319,6 +327,14 @@ async fn the_log_has_a_line_per_request_with_its_tags_and_never_a_key() {
         "refusals log their reason: {log}"
     );
     assert!(line(&[" 401 ", "reason=UNAUTHENTICATED"]), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("INFO forged")),
+        "a decoded newline in the path cannot start a log line: {log}"
+    );
+    assert!(
+        line(&[" 403 ", r#"tenant="demo\nINFO forged line""#]),
+        "{log}"
+    );
 }
 
 #[actix_web::test]
