@@ -389,10 +389,11 @@
       ]);
       if (seq !== state.loadSeq.envs || !state.tenant) return;
       state.envs = items;
+      // Cleared first: applyBudgets may have a failure of its own to show there.
+      showAlert($('env-alert'), '');
       applyBudgets(budgets);
       state.count = last.count;
       state.cap = last.cap;
-      showAlert($('env-alert'), '');
       renderMeter();
       renderEnvTable();
       fillEnvironmentOptions();
@@ -401,7 +402,8 @@
     } catch (e) {
       if (seq === state.loadSeq.envs) report(e, $('env-alert'));
     } finally {
-      $('env-table').removeAttribute('aria-busy');
+      // Only the latest load may say it is done; an older, slower one just ends.
+      if (seq === state.loadSeq.envs) $('env-table').removeAttribute('aria-busy');
     }
   }
 
@@ -426,7 +428,7 @@
         'Delete environments that are not customers, or ask the operator to raise the cap. ' +
         'Diagnostics shows what is filling the registry.';
     } else if (level === 'warn') {
-      note.textContent = 'The registry is over 80% full. At the cap, executions that name a ' +
+      note.textContent = 'The registry is at least 80% full. At the cap, executions that name a ' +
         'new slug are refused; Diagnostics shows what is filling it.';
     } else {
       note.textContent = '';
@@ -1236,10 +1238,13 @@
       $('exec-empty').hidden = true;
       report(e, $('exec-alert'));
     } finally {
-      $('exec-table').removeAttribute('aria-busy');
-      $('exec-prev').disabled = exec.page === 0;
-      $('exec-next').disabled = !exec.next;
-      $('exec-page').textContent = `Page ${exec.page + 1}`;
+      // A slower, older load must not re-enable paging with its own, stale token.
+      if (seq === state.loadSeq.exec) {
+        $('exec-table').removeAttribute('aria-busy');
+        $('exec-prev').disabled = exec.page === 0;
+        $('exec-next').disabled = !exec.next;
+        $('exec-page').textContent = `Page ${exec.page + 1}`;
+      }
     }
   }
 

@@ -16,6 +16,7 @@ mod http_runtime;
 mod isolation;
 mod notifications;
 mod registry;
+mod sessions;
 mod settings;
 mod slugs;
 mod smtp;

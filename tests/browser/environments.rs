@@ -305,7 +305,7 @@ async fn the_cap_meter_warns_at_80_percent_turns_red_at_the_cap_and_shows_diagno
         b.attribute(&meter, "class").await.as_deref(),
         Some("meter meter-warn")
     );
-    assert!(b.text_of("#cap-note").await.contains("over 80% full"));
+    assert!(b.text_of("#cap-note").await.contains("at least 80% full"));
 
     b.click_on("#diag-toggle").await;
     b.wait_for("#diag-panel .diag-list").await;

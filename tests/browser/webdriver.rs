@@ -115,13 +115,19 @@ pub fn screenshot_dir() -> PathBuf {
 }
 
 /// Removes a test's screenshots of an earlier run, so none of them can be mistaken for new.
+/// Labels start with a digit (or are `FAILED`), so the test `phone` does not remove those of
+/// `phone-budgets`.
 fn remove_old_screenshots(name: &str) {
     let prefix = format!("{name}-");
     let Ok(entries) = std::fs::read_dir(screenshot_dir()) else {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(label) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        if label.starts_with(|c: char| c.is_ascii_digit()) || label == "FAILED.png" {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -173,16 +179,13 @@ impl Browser {
         }}});
         let url = format!("http://127.0.0.1:{}/session", driver.port);
         let reply = send(&client, "POST", &url, Some(&capabilities)).await;
-        let session = reply
-            .map(|v| v["sessionId"].as_str().map(str::to_string))
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| {
-                panic!(
-                    "Chromium did not start a session; is it installed? \
-                                       {INSTALL}"
-                )
-            });
+        let session = match &reply {
+            Ok(v) => v["sessionId"].as_str().map(str::to_string),
+            Err(_) => None,
+        };
+        let session = session.unwrap_or_else(|| {
+            panic!("Chromium did not start a session ({reply:?}); is it installed? {INSTALL}")
+        });
         Browser {
             driver,
             client,
@@ -413,7 +416,10 @@ impl Browser {
                 let png = base64_decode(&encoded).expect("WebDriver sends valid base64");
                 std::fs::write(&path, png).expect("the screenshot can be written");
             }
-            other => eprintln!("no screenshot {}: {other:?}", path.display()),
+            // While reporting a failure, the failure is the news; otherwise a missing
+            // artifact fails the test.
+            other if label == "FAILED" => eprintln!("no screenshot {}: {other:?}", path.display()),
+            other => panic!("no screenshot {}: {other:?}", path.display()),
         }
         path
     }
