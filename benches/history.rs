@@ -134,6 +134,12 @@ fn run(n: usize) -> Timings {
         let week_ago = chrono::DateTime::from_timestamp_millis(now - 7 * DAY_MS - 3_600_000)
             .unwrap()
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let day_at = |ago: i64| {
+            chrono::DateTime::from_timestamp_millis(now - ago * DAY_MS)
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        let (twenty_days_ago, nineteen_days_ago) = (day_at(20), day_at(19));
         let cases = [
             (
                 "summary, one agent, all time",
@@ -154,6 +160,18 @@ fn run(n: usize) -> Timings {
             (
                 "executions, untagged",
                 "/executions?environment=none".to_string(),
+            ),
+            (
+                "executions, session filter",
+                format!("/executions?sessionId=conv-{}", n / 8),
+            ),
+            (
+                "executions, failed runs",
+                "/executions?status=failed".to_string(),
+            ),
+            (
+                "executions, a day 20 days ago",
+                format!("/executions?from={twenty_days_ago}&to={nineteen_days_ago}"),
             ),
             ("environments, first page", "/environments".to_string()),
         ];
