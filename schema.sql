@@ -227,3 +227,9 @@ ALTER TABLE tenants ADD COLUMN webhook_secret TEXT;
 ALTER TABLE notifications ADD COLUMN channel TEXT NOT NULL DEFAULT 'email'
     CHECK (channel IN ('email', 'webhook'));
 ALTER TABLE notifications ADD COLUMN target TEXT;
+
+-- migration 6: a cap episode mails once, however long it lasts
+-- episode_mailed: the open cap episode has had its e-mail. An episode already open when this
+-- runs was mailed at its first refusal, unless a mail had gone out less than a day before.
+ALTER TABLE cap_alerts ADD COLUMN episode_mailed INTEGER NOT NULL DEFAULT 0;
+UPDATE cap_alerts SET episode_mailed = 1 WHERE episode_open = 1 AND last_cap_mail_at IS NOT NULL;

@@ -66,8 +66,11 @@ pub fn after_register(
             if !state.refused_slugs.iter().any(|s| s == slug) {
                 state.refused_slugs.push(slug.to_string());
             }
-            // One e-mail when an episode starts, then at most one a day while it lasts.
-            if state.last_cap_mail_at.is_none_or(|at| now - at >= DAY_MS) {
+            // One e-mail per episode, and never two within a day: an episode that opens less
+            // than a day after the last mail gets its own at its first refusal after that day.
+            let day_passed = state.last_cap_mail_at.is_none_or(|at| now - at >= DAY_MS);
+            if !state.episode_mailed && day_passed {
+                state.episode_mailed = true;
                 state.last_cap_mail_at = Some(now);
                 let report = report(conn, tenant, cfg.default_cap, now)?;
                 let mail = cap_mail(tenant, &report, &state.refused_slugs, cfg);
@@ -100,6 +103,7 @@ fn settle(state: &mut AlertState, count: i64, cap: i64) {
     }
     if count < cap && state.episode_open {
         state.episode_open = false;
+        state.episode_mailed = false;
         state.refused_slugs.clear();
     }
 }

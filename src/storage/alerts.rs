@@ -12,6 +12,8 @@ const REFUSED_KEPT: usize = 50;
 pub struct AlertState {
     pub warning_armed: bool,
     pub episode_open: bool,
+    /// Whether the open episode has had its cap e-mail.
+    pub episode_mailed: bool,
     pub last_cap_mail_at: Option<i64>,
     pub refused_slugs: Vec<String>,
 }
@@ -22,7 +24,8 @@ pub fn get(conn: &Connection, tenant: &str) -> Result<AlertState, StoreError> {
         .execute([tenant])?;
     let state = conn
         .prepare_cached(
-            "SELECT warning_armed, episode_open, last_cap_mail_at, refused_slugs
+            "SELECT warning_armed, episode_open, last_cap_mail_at, refused_slugs,
+                 episode_mailed
              FROM cap_alerts WHERE tenant_id = ?1",
         )?
         .query_row([tenant], |r| {
@@ -32,6 +35,7 @@ pub fn get(conn: &Connection, tenant: &str) -> Result<AlertState, StoreError> {
                 episode_open: r.get(1)?,
                 last_cap_mail_at: r.get(2)?,
                 refused_slugs: serde_json::from_str(&refused).unwrap_or_default(),
+                episode_mailed: r.get(4)?,
             })
         })?;
     Ok(state)
@@ -44,7 +48,7 @@ pub fn put(conn: &Connection, tenant: &str, state: &AlertState) -> Result<(), St
     }
     conn.prepare_cached(
         "UPDATE cap_alerts SET warning_armed = ?2, episode_open = ?3, last_cap_mail_at = ?4,
-             refused_slugs = ?5
+             refused_slugs = ?5, episode_mailed = ?6
          WHERE tenant_id = ?1",
     )?
     .execute(params![
@@ -52,7 +56,8 @@ pub fn put(conn: &Connection, tenant: &str, state: &AlertState) -> Result<(), St
         state.warning_armed,
         state.episode_open,
         state.last_cap_mail_at,
-        serde_json::to_string(&refused).unwrap_or_else(|_| "[]".to_string())
+        serde_json::to_string(&refused).unwrap_or_else(|_| "[]".to_string()),
+        state.episode_mailed
     ])?;
     Ok(())
 }
