@@ -233,3 +233,22 @@ ALTER TABLE notifications ADD COLUMN target TEXT;
 -- runs was mailed at its first refusal, unless a mail had gone out less than a day before.
 ALTER TABLE cap_alerts ADD COLUMN episode_mailed INTEGER NOT NULL DEFAULT 0;
 UPDATE cap_alerts SET episode_mailed = 1 WHERE episode_open = 1 AND last_cap_mail_at IS NOT NULL;
+
+-- migration 7: the executions list, filtered by session, by failed status or by time, reads
+-- only the rows it returns or the days it covers, however long the history
+CREATE INDEX executions_by_session ON executions (tenant_id, session_id, seq)
+    WHERE session_id IS NOT NULL;
+CREATE INDEX executions_failed ON executions (tenant_id, seq) WHERE status = 'failed';
+
+-- Per tenant and UTC day (by start time), the commit-order range of that day's runs: a list
+-- bounded in time scans only those ranges. Written with each execution.
+CREATE TABLE execution_days (
+    tenant_id TEXT NOT NULL,
+    day       INTEGER NOT NULL,
+    min_seq   INTEGER NOT NULL,
+    max_seq   INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, day)
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO execution_days
+SELECT tenant_id, started_at / 86400000, min(seq), max(seq) FROM executions GROUP BY 1, 2;

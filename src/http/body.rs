@@ -205,7 +205,7 @@ fn quoted(message: &str, prefix: &str) -> Option<String> {
 }
 
 /// serde's "expected one of `a`, `b`" (or "expected `a`") as a list.
-fn expected_fields(message: &str) -> Vec<String> {
+pub(super) fn expected_fields(message: &str) -> Vec<String> {
     let Some((_, rest)) = message.split_once("expected ") else {
         return Vec::new();
     };
@@ -229,7 +229,7 @@ fn readable(message: &str) -> String {
 }
 
 /// The known field closest to `unknown`, ignoring case and `_`/`-`, within a small edit distance.
-fn closest(unknown: &str, known: &[String]) -> Option<String> {
+pub(super) fn closest(unknown: &str, known: &[String]) -> Option<String> {
     let norm = |s: &str| -> String {
         s.chars()
             .filter(|c| *c != '_' && *c != '-')

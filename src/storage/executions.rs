@@ -5,6 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::StoreError;
 
+const DAY_MS: i64 = 86_400_000;
+
 /// One execution as stored.
 #[derive(Debug, Clone)]
 pub struct ExecutionRow {
@@ -33,7 +35,41 @@ pub struct ExecutionRow {
 /// the row and its rollups are committed together or not at all.
 pub fn record(conn: &Connection, e: &ExecutionRow) -> Result<(), StoreError> {
     insert(conn, e)?;
-    super::usage::add(conn, e, conn.last_insert_rowid())
+    let seq = conn.last_insert_rowid();
+    mark_day(conn, e, seq)?;
+    super::usage::add(conn, e, seq)
+}
+
+/// Widens the commit-order range of the UTC day the run started in, so a list bounded in time
+/// reads only the rows of the days it covers.
+fn mark_day(conn: &Connection, e: &ExecutionRow, seq: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO execution_days (tenant_id, day, min_seq, max_seq) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT DO UPDATE SET min_seq = min(min_seq, excluded.min_seq),
+             max_seq = max(max_seq, excluded.max_seq)",
+    )?
+    .execute(params![e.tenant_id, e.started_at.div_euclid(DAY_MS), seq])?;
+    Ok(())
+}
+
+/// The commit-order range that holds every run started in `[from, to)`, or `None` when no run
+/// did. Runs are recorded when they end, so a day's runs are not one contiguous range of `seq`;
+/// the union of the days' ranges still bounds them all.
+fn seq_bounds(
+    conn: &Connection,
+    tenant: &str,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    let first = from.map_or(i64::MIN, |f| f.div_euclid(DAY_MS));
+    let last = to.map_or(i64::MAX, |t| (t - 1).div_euclid(DAY_MS));
+    let (low, high): (Option<i64>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT min(min_seq), max(max_seq) FROM execution_days
+             WHERE tenant_id = ?1 AND day BETWEEN ?2 AND ?3",
+        )?
+        .query_row(params![tenant, first, last], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(low.zip(high))
 }
 
 fn insert(conn: &Connection, e: &ExecutionRow) -> Result<(), StoreError> {
@@ -143,10 +179,25 @@ pub fn list(
             values.push(Value::from(slug.clone()));
         }
     }
-    let optional: [(&'static str, Option<Value>); 6] = [
+    // The status is one of two words, written as a literal so that the partial index of
+    // failed runs can serve it (SQLite matches a partial index against literals only).
+    match filter.status.as_deref() {
+        None => {}
+        Some("failed") => clauses.push("status = 'failed'"),
+        Some("succeeded") => clauses.push("status = 'succeeded'"),
+        Some(other) => return Err(StoreError::Other(format!("unknown status {other:?}"))),
+    }
+    // A time window first narrows the commit-order range to the days it covers.
+    if filter.from.is_some() || filter.to.is_some() {
+        let Some((low, high)) = seq_bounds(conn, tenant, filter.from, filter.to)? else {
+            return Ok(Vec::new());
+        };
+        clauses.push("seq BETWEEN ? AND ?");
+        values.extend([Value::from(low), Value::from(high)]);
+    }
+    let optional: [(&'static str, Option<Value>); 5] = [
         ("agent_id = ?", filter.agent.clone().map(Value::from)),
         ("session_id = ?", filter.session_id.clone().map(Value::from)),
-        ("status = ?", filter.status.clone().map(Value::from)),
         ("started_at >= ?", filter.from.map(Value::from)),
         ("started_at < ?", filter.to.map(Value::from)),
         ("seq < ?", filter.before_seq.map(Value::from)),

@@ -476,6 +476,20 @@ async fn bad_list_queries_are_refused_naming_the_parameter() {
         assert_eq!(reply.metadata()["field"], *field, "{why}: {}", reply.text);
     }
 
+    // A typo of a known parameter is named, as in a body.
+    let reply = app.get(&format!("{EXECUTIONS}?session_id=s1")).await;
+    assert_eq!(
+        reply.metadata()["suggestion"],
+        "sessionId",
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply.message().contains("did you mean sessionId?"),
+        "{}",
+        reply.text
+    );
+
     let (_, execute_key) = app.create_key("demo", "execute");
     app.send("GET", EXECUTIONS, Some(&execute_key), None)
         .await
