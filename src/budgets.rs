@@ -206,7 +206,8 @@ pub async fn put(
                 return Ok(Err("agent"));
             }
             budgets::put(c, &t, &stored, now)?;
-            seed(c, &t, &stored, now)?;
+            let start = seed(c, &t, &stored, now)?;
+            rearm(c, &t, &stored, start)?;
             Ok(Ok(()))
         })
         .await?;
@@ -225,6 +226,24 @@ pub async fn put(
         ))
         .with("environmentSlug", slug.as_str())),
     }
+}
+
+/// Re-arms, after a budget changed mid-period, the thresholds its spend no longer reaches
+/// (a raised limit, say): they fire again when the new limit brings them back. Thresholds still
+/// reached stay fired, so changing a budget never repeats an alert a person has read.
+fn rearm(conn: &Connection, tenant: &str, b: &BudgetRow, start: i64) -> Result<(), StoreError> {
+    let (slug, agent) = (b.environment_slug.as_str(), b.agent_id.as_str());
+    let usage = budgets::usage(conn, tenant, slug, agent, &b.period, start)?;
+    let kept: Vec<i64> = usage
+        .fired
+        .iter()
+        .copied()
+        .filter(|th| b.thresholds.contains(th) && reached(b, &usage, *th))
+        .collect();
+    if kept != usage.fired {
+        budgets::set_fired(conn, (tenant, slug, agent, &b.period, start), &kept)?;
+    }
+    Ok(())
 }
 
 /// Recounts the current period of every budget of the tenant, after its time zone changed:

@@ -721,6 +721,53 @@ async fn thresholds_fire_once_each_per_period_and_again_in_the_next_period() {
 }
 
 #[actix_web::test]
+async fn a_raised_limit_rearms_the_thresholds_its_spend_no_longer_reaches() {
+    let app = spawn_app_with_clock(&ManualClock::at(NOON)).await;
+    settings(&app, &json!({"adminEmails": [ADMIN]})).await;
+    create_env(&app, "acme").await;
+    let path = budget_path("acme");
+    set_budget(
+        &app,
+        &path,
+        &json!({"limitExecutions": 10, "period": "day"}),
+    )
+    .await;
+    run_ok(&app, "support-bot", "acme", 10).await;
+    assert_eq!(alerted(&app).await, vec![50, 80, 100]);
+
+    // 10 runs of a new limit of 16 is 62.5%: 50 stays fired, 80 and 100 re-arm.
+    set_budget(
+        &app,
+        &path,
+        &json!({"limitExecutions": 16, "period": "day"}),
+    )
+    .await;
+    assert_eq!(status(&app, "acme").await["firedThresholds"], json!([50]));
+    run_ok(&app, "support-bot", "acme", 3).await;
+    assert_eq!(
+        alerted(&app).await,
+        vec![50, 80, 100, 80],
+        "13 of 16 reaches 80% of the new limit, and 50% is not repeated"
+    );
+    run_ok(&app, "support-bot", "acme", 3).await;
+    assert_eq!(alerted(&app).await, vec![50, 80, 100, 80, 100]);
+
+    // Lowering the limit again keeps what is still reached fired: no alert repeats.
+    set_budget(
+        &app,
+        &path,
+        &json!({"limitExecutions": 12, "period": "day"}),
+    )
+    .await;
+    run_ok(&app, "support-bot", "acme", 1).await;
+    assert_eq!(alerted(&app).await.len(), 5);
+    assert_eq!(
+        status(&app, "acme").await["firedThresholds"],
+        json!([50, 80, 100])
+    );
+}
+
+#[actix_web::test]
 async fn the_run_that_reaches_the_limit_passes_and_the_next_is_refused_until_the_reset() {
     let clock = ManualClock::at(NOON);
     let app = spawn_app_with_clock(&clock).await;
