@@ -21,7 +21,10 @@ pub fn parse_email(raw: &str) -> Result<String, String> {
             .any(|c| c.is_whitespace() || c.is_control() || c == ',')
         && matches!(email.split_once('@'), Some((local, domain))
             if !local.is_empty() && !domain.contains('@') && domain.contains('.')
-                && !domain.starts_with('.') && !domain.ends_with('.'));
+                && !domain.starts_with('.') && !domain.ends_with('.'))
+        // The mailer's own parser has the last word: an address it would refuse at send time
+        // is refused here, where the person typing it can still fix it.
+        && email.parse::<lettre::Address>().is_ok();
     if plausible {
         Ok(email.to_string())
     } else {

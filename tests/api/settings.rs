@@ -184,6 +184,18 @@ async fn invalid_admin_emails_are_refused_naming_the_entry() {
             "adminEmails[0]",
             "a header injection",
         ),
+        (
+            json!(["a<b@acme.example"]),
+            "INVALID_ARGUMENT",
+            "adminEmails[0]",
+            "an angle bracket the mailer would refuse at send time",
+        ),
+        (
+            json!(["ops@acme..example"]),
+            "INVALID_ARGUMENT",
+            "adminEmails[0]",
+            "an empty label in the domain",
+        ),
         (json!([""]), "INVALID_ARGUMENT", "adminEmails[0]", "empty"),
         (
             json!([format!("{}@acme.example", "a".repeat(250))]),
