@@ -1,7 +1,7 @@
 //! Handlers for signing in to and out of the settings page.
 
-use actix_web::http::header::SET_COOKIE;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header::{HeaderValue, SET_COOKIE};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
 use crate::domain::time::rfc3339;
@@ -33,6 +33,12 @@ pub async fn sign_in(
         ));
     }
     let session = sessions::sign_in(&state, body).await?;
+
+    // Signing in again replaces the browser's session: the one its cookie held ends here
+    // rather than staying valid, unseen, until it expires.
+    if let Some(previous) = session_cookie(&req) {
+        sessions::sign_out(&state, &previous).await?;
+    }
     Ok(HttpResponse::Ok()
         .insert_header((SET_COOKIE, cookie(&req, &session.token, TTL_MS / 1000)))
         .json(json!({
@@ -59,6 +65,17 @@ pub async fn current(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<
 pub async fn sign_out(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
     let token = session_cookie(&req).ok_or_else(|| ApiError::unauthenticated("not signed in"))?;
     let session = sessions::find(&state, &token).await?;
+
+    // A cookie whose session has ended is of no use: it is cleared even though there is
+    // nothing left to sign out of. A live session still needs its CSRF token.
+    if session.is_none() {
+        let mut response =
+            ApiError::unauthenticated("the session had already ended").error_response();
+        if let Ok(clear) = HeaderValue::from_str(&cookie(&req, "", 0)) {
+            response.headers_mut().insert(SET_COOKIE, clear);
+        }
+        return Ok(response);
+    }
     let csrf = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
     let tenant = session
         .as_ref()

@@ -218,6 +218,30 @@ async fn a_session_ends_when_it_expires_when_its_key_is_revoked_and_on_sign_out(
         (replayed.status, replayed.reason()),
         (401, "UNAUTHENTICATED")
     );
+
+    // Signing out with a cookie whose session has ended still clears the cookie.
+    let stale = browser(&app, "DELETE", SESSION, Some(&cookie), None, None, None).await;
+    assert_eq!((stale.status, stale.reason()), (401, "UNAUTHENTICATED"));
+    let cleared = stale.set_cookie.expect("a dead cookie is cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+}
+
+#[actix_web::test]
+async fn signing_in_again_ends_the_session_the_browser_held() {
+    let app = spawn_app_with_clock(&ManualClock::at("2026-03-10T12:00:00Z")).await;
+    let (first, _) = sign_in(&app, &app.admin_key).await;
+    let body = json!({"apiKey": app.admin_key});
+
+    let again = browser(&app, "POST", SESSION, Some(&first), None, None, Some(&body)).await;
+
+    assert_eq!(again.status, 200, "{}", again.body);
+    let old = browser(&app, "GET", SETTINGS, Some(&first), None, None, None).await;
+    assert_eq!((old.status, old.reason()), (401, "UNAUTHENTICATED"));
+    let sessions: i64 = app
+        .db()
+        .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sessions, 1, "only the new session is left");
 }
 
 #[actix_web::test]
