@@ -143,9 +143,13 @@ impl Outbox {
             .store
             .read_inline(|c| tenants::alert_config(c, &tenant))
             .map_err(|e| Attempt::Retry(e.to_string()))?;
+        // Retried, not set aside: the URL is set, and the alert goes out as soon as an admin
+        // creates the secret that signs it.
         let Some(secret) = config.webhook_secret else {
-            return Err(Attempt::Unconfigured(
-                "the tenant has no webhook secret (POST settings:rotateWebhookSecret)",
+            return Err(Attempt::Retry(
+                "the tenant has no webhook signing secret yet; \
+                 POST settings:rotateWebhookSecret creates one"
+                    .to_string(),
             ));
         };
         let url = n.target.clone().unwrap_or_default();

@@ -1492,6 +1492,49 @@ async fn threshold_webhooks_are_signed_with_the_tenant_secret_and_carry_the_budg
 }
 
 #[actix_web::test]
+async fn an_alert_for_a_webhook_without_a_secret_waits_for_the_secret_then_goes_out() {
+    let clock = ManualClock::at(NOON);
+    let app = spawn_app_with_clock(&clock).await;
+    let receiver = Receiver::start(0).await;
+    settings(&app, &json!({"alertWebhookUrl": receiver.url})).await;
+    create_env(&app, "acme").await;
+    let budget = json!({"limitExecutions": 1, "period": "day", "thresholds": [100]});
+    set_budget(&app, &budget_path("acme"), &budget).await;
+    run_ok(&app, "support-bot", "acme", 1).await;
+
+    let rows = eventually("the unsigned attempt", Duration::from_secs(5), || {
+        let rows = webhook_rows(&app);
+        (rows.len() == 1 && rows[0].attempts == 1).then_some(rows)
+    })
+    .await;
+    assert_eq!(rows[0].status, "pending", "kept for later: {rows:?}");
+    let why = rows[0].last_error.as_deref().unwrap_or("");
+    assert!(
+        why.contains("rotateWebhookSecret"),
+        "says what to do: {rows:?}"
+    );
+    assert!(receiver.received().is_empty(), "nothing unsigned is sent");
+
+    let rotated = app
+        .post(&format!("{SETTINGS}:rotateWebhookSecret"), &json!({}))
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let secret = rotated.body["secret"].as_str().unwrap().to_string();
+    clock.advance(2_000);
+    let hooks = receiver.wait_for(1).await;
+    assert!(
+        signed_by(&secret, &hooks[0].body, &hooks[0].signature),
+        "{hooks:?}"
+    );
+    eventually(
+        "the webhook to be marked sent",
+        Duration::from_secs(5),
+        || (webhook_rows(&app)[0].status == "sent").then_some(()),
+    )
+    .await;
+}
+
+#[actix_web::test]
 async fn a_webhook_that_fails_is_retried_with_backoff_until_it_accepts() {
     let clock = ManualClock::at(NOON);
     let app = spawn_app_with_clock(&clock).await;
