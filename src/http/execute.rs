@@ -92,6 +92,20 @@ pub async fn stream(
     });
     let _ = events.try_send(event("execution", &started));
 
+    // The request's own log line went out with the headers; the stream's outcome gets one
+    // of its own, so a failure inside it is not hidden behind that 200.
+    let summary = format!(
+        "stream {} tenant={} agent={} environment={}",
+        prepared.execution_id,
+        prepared.target.tenant,
+        prepared.target.agent,
+        prepared
+            .request
+            .environment
+            .as_ref()
+            .map_or("-", |s| s.as_str()),
+    );
+    let clock = std::time::Instant::now();
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
         let finished = execute::run(&state, &prepared).await;
@@ -101,12 +115,18 @@ pub async fn stream(
                 .await;
         }
         // The record is written even if the client has gone; the sends below then go nowhere.
-        let last = match execute::record(&state, prepared, finished).await {
-            Ok(row) => match execute::failure(&row) {
-                None => event("done", &execution_json(&row)),
-                Some(error) => event("error", &error.body()),
-            },
-            Err(error) => event("error", &error.body()),
+        let recorded = execute::record(&state, prepared, finished).await;
+        let ms = clock.elapsed().as_millis();
+        let last = match recorded.map(|row| (execute::failure(&row), row)) {
+            Ok((None, row)) => {
+                log::info!("{summary} succeeded {ms}ms");
+                event("done", &execution_json(&row))
+            }
+            Ok((Some(error), _)) | Err(error) => {
+                let (reason, message) = (error.reason(), error.message());
+                log::warn!("{summary} failed {ms}ms reason={reason} message={message:?}");
+                event("error", &error.body())
+            }
         };
         let _ = events.send(last).await;
     });

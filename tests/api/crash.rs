@@ -298,6 +298,11 @@ async fn the_log_has_a_line_per_request_with_its_tags_and_never_a_key() {
     let body = json!({"parameters": {}}).to_string();
     let reply = send_to(&client, &forged, "POST", Some(&key), Some(body.as_bytes())).await;
     assert_eq!(reply.unwrap().status, 403);
+    // A stream's outcome comes after its 200 and has a line of its own.
+    let stream = url.replace(":execute", ":stream");
+    let body = json!({"parameters": {}, "environmentSlug": "globex"}).to_string();
+    let reply = send_to(&client, &stream, "POST", Some(&key), Some(body.as_bytes())).await;
+    assert!(reply.unwrap().text.contains("event: done"));
     server.kill();
     let log = server.log();
 
@@ -321,6 +326,16 @@ async fn the_log_has_a_line_per_request_with_its_tags_and_never_a_key() {
             "ms"
         ]),
         "a line with tenant, agent, environment, status and duration: {log}"
+    );
+    assert!(
+        line(&[
+            "stream ",
+            "tenant=demo",
+            "environment=globex",
+            "succeeded",
+            "ms"
+        ]),
+        "the stream's outcome: {log}"
     );
     assert!(
         line(&[" 400 ", "reason=INVALID_ENVIRONMENT_SLUG"]),
