@@ -684,12 +684,17 @@
   function confirmDelete(env) {
     state.pendingDelete = env;
     const n = Number(env.executionCount) || 0;
-    const runs = n === 1
-      ? 'Its 1 execution keeps the slug, with its'
-      : `Its ${formatInt(n)} executions keep the slug, with their`;
-    $('delete-text').textContent =
-      `Delete the environment ${env.slug}? ${runs} history and costs; only the registry ` +
-      `entry is removed. An execution that names ${env.slug} again registers it anew.`;
+    let runs;
+    if (n === 0) runs = 'It has no executions yet; only the registry entry is removed.';
+    else if (n === 1) {
+      runs = 'Its 1 execution keeps the slug, with its history and costs; only the registry ' +
+        'entry is removed.';
+    } else {
+      runs = `Its ${formatInt(n)} executions keep the slug, with their history and costs; ` +
+        'only the registry entry is removed.';
+    }
+    $('delete-text').textContent = `Delete the environment ${env.slug}? ${runs} ` +
+      `An execution that names ${env.slug} again registers it anew.`;
     const dialog = $('delete-dialog');
     if (typeof dialog.showModal === 'function') {
       dialog.showModal();
@@ -1423,7 +1428,7 @@
     pending: 'Not delivered yet; it is tried again with growing waits',
     sent: 'Delivered',
     failed: 'Given up: it could not be delivered',
-    unconfigured: 'Kept but not sent: fruxon has no mail server (SMTP) configured',
+    unconfigured: 'Kept but not sent: nothing to send it with (see the last error)',
   };
 
   async function loadNotifications() {
@@ -1485,14 +1490,18 @@
   function notificationRow(n) {
     const status = Object.hasOwn(NOTIF_STATUSES, n.status) ? n.status : 'other';
     const recipients = n.recipients || [];
+    // A webhook has no recipients; its target URL is where it goes.
+    const sentTo = n.channel === 'webhook'
+      ? `webhook ${n.target || ''}`.trim()
+      : recipients.join(', ');
     return el('tr', { dataset: { id: n.id } },
       el('td', { class: 'time-cell' }, timeNode(n.createdAt)),
       el('td', { class: 'mono kind-cell', title: NOTIF_KINDS[n.kind] || null }, n.kind),
       el('td', { class: 'subject-cell' }, el('details', { class: 'notif-details' },
         el('summary', null, n.subject || '(no subject)'),
         el('pre', { class: 'notif-text' }, readableBody(n.body)))),
-      el('td', { class: 'recipients-cell' }, recipients.length
-        ? recipients.join(', ')
+      el('td', { class: 'recipients-cell' }, sentTo
+        ? sentTo
         : el('span', { class: 'muted' }, 'none')),
       el('td', null, el('span', {
         class: 'badge badge-' + status,

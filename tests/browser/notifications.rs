@@ -258,3 +258,32 @@ async fn notification_text_with_markup_renders_as_text_and_the_list_pages() {
     b.close().await;
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_webhook_notification_shows_where_it_goes() {
+    let app = TestApp::spawn().await;
+    let conn = rusqlite::Connection::open(&app.db_path).expect("the database opens");
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute(
+        "INSERT INTO notifications (tenant_id, kind, created_at, recipients, subject, body,
+             status, attempts, last_error, next_attempt_at, channel, target)
+         VALUES ('demo', 'budget_threshold', ?1, '[]', 'acme reached 80%', '{}', 'sent', 1,
+             NULL, ?1, 'webhook', 'https://hooks.example/fruxon')",
+        [chrono::Utc::now().timestamp_millis()],
+    )
+    .expect("a webhook notification is written");
+    drop(conn);
+
+    let b = Browser::open("notifications-webhook").await;
+    app.sign_in(&b).await;
+    b.click_on("#nav a[data-view=monitoring]").await;
+    wait_rows(&b, 1).await;
+
+    assert_eq!(
+        first_row(&b).await[3],
+        "webhook https://hooks.example/fruxon",
+        "a webhook has no recipients: the row names its target"
+    );
+    b.close().await;
+    app.stop().await;
+}
