@@ -234,21 +234,22 @@ ALTER TABLE notifications ADD COLUMN target TEXT;
 ALTER TABLE cap_alerts ADD COLUMN episode_mailed INTEGER NOT NULL DEFAULT 0;
 UPDATE cap_alerts SET episode_mailed = 1 WHERE episode_open = 1 AND last_cap_mail_at IS NOT NULL;
 
--- migration 7: the executions list, filtered by session, by failed status or by time, reads
--- only the rows it returns or the days it covers, however long the history
+-- migration 7: the executions list, unfiltered or filtered by session, by failed status or by
+-- time, reads only the rows it returns or the hours it covers, however long the history
+CREATE INDEX executions_by_tenant ON executions (tenant_id, seq);
 CREATE INDEX executions_by_session ON executions (tenant_id, session_id, seq)
     WHERE session_id IS NOT NULL;
 CREATE INDEX executions_failed ON executions (tenant_id, seq) WHERE status = 'failed';
 
--- Per tenant and UTC day (by start time), the commit-order range of that day's runs: a list
+-- Per tenant and hour (by start time), the commit-order range of that hour's runs: a list
 -- bounded in time scans only those ranges. Written with each execution.
-CREATE TABLE execution_days (
+CREATE TABLE execution_hours (
     tenant_id TEXT NOT NULL,
-    day       INTEGER NOT NULL,
+    hour      INTEGER NOT NULL,
     min_seq   INTEGER NOT NULL,
     max_seq   INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, day)
+    PRIMARY KEY (tenant_id, hour)
 ) STRICT, WITHOUT ROWID;
 
-INSERT INTO execution_days
-SELECT tenant_id, started_at / 86400000, min(seq), max(seq) FROM executions GROUP BY 1, 2;
+INSERT INTO execution_hours
+SELECT tenant_id, started_at / 3600000, min(seq), max(seq) FROM executions GROUP BY 1, 2;

@@ -157,6 +157,7 @@ fn run(n: usize) -> Timings {
                 "executions, agent filter",
                 "/executions?agent=agent_3".to_string(),
             ),
+            ("executions, no filter", "/executions".to_string()),
             (
                 "executions, untagged",
                 "/executions?environment=none".to_string(),

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::StoreError;
 
-const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
 
 /// One execution as stored.
 #[derive(Debug, Clone)]
@@ -36,37 +36,37 @@ pub struct ExecutionRow {
 pub fn record(conn: &Connection, e: &ExecutionRow) -> Result<(), StoreError> {
     insert(conn, e)?;
     let seq = conn.last_insert_rowid();
-    mark_day(conn, e, seq)?;
+    mark_hour(conn, e, seq)?;
     super::usage::add(conn, e, seq)
 }
 
-/// Widens the commit-order range of the UTC day the run started in, so a list bounded in time
-/// reads only the rows of the days it covers.
-fn mark_day(conn: &Connection, e: &ExecutionRow, seq: i64) -> Result<(), StoreError> {
+/// Widens the commit-order range of the hour the run started in, so a list bounded in time
+/// reads only the rows of the hours it covers.
+fn mark_hour(conn: &Connection, e: &ExecutionRow, seq: i64) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO execution_days (tenant_id, day, min_seq, max_seq) VALUES (?1, ?2, ?3, ?3)
+        "INSERT INTO execution_hours (tenant_id, hour, min_seq, max_seq) VALUES (?1, ?2, ?3, ?3)
          ON CONFLICT DO UPDATE SET min_seq = min(min_seq, excluded.min_seq),
              max_seq = max(max_seq, excluded.max_seq)",
     )?
-    .execute(params![e.tenant_id, e.started_at.div_euclid(DAY_MS), seq])?;
+    .execute(params![e.tenant_id, e.started_at.div_euclid(HOUR_MS), seq])?;
     Ok(())
 }
 
 /// The commit-order range that holds every run started in `[from, to)`, or `None` when no run
-/// did. Runs are recorded when they end, so a day's runs are not one contiguous range of `seq`;
-/// the union of the days' ranges still bounds them all.
+/// did. Runs are recorded when they end, so an hour's runs are not one contiguous range of
+/// `seq`; the union of the hours' ranges still bounds them all.
 fn seq_bounds(
     conn: &Connection,
     tenant: &str,
     from: Option<i64>,
     to: Option<i64>,
 ) -> Result<Option<(i64, i64)>, StoreError> {
-    let first = from.map_or(i64::MIN, |f| f.div_euclid(DAY_MS));
-    let last = to.map_or(i64::MAX, |t| (t - 1).div_euclid(DAY_MS));
+    let first = from.map_or(i64::MIN, |f| f.div_euclid(HOUR_MS));
+    let last = to.map_or(i64::MAX, |t| (t - 1).div_euclid(HOUR_MS));
     let (low, high): (Option<i64>, Option<i64>) = conn
         .prepare_cached(
-            "SELECT min(min_seq), max(max_seq) FROM execution_days
-             WHERE tenant_id = ?1 AND day BETWEEN ?2 AND ?3",
+            "SELECT min(min_seq), max(max_seq) FROM execution_hours
+             WHERE tenant_id = ?1 AND hour BETWEEN ?2 AND ?3",
         )?
         .query_row(params![tenant, first, last], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(low.zip(high))
@@ -187,7 +187,7 @@ pub fn list(
         Some("succeeded") => clauses.push("status = 'succeeded'"),
         Some(other) => return Err(StoreError::Other(format!("unknown status {other:?}"))),
     }
-    // A time window first narrows the commit-order range to the days it covers.
+    // A time window first narrows the commit-order range to the hours it covers.
     if filter.from.is_some() || filter.to.is_some() {
         let Some((low, high)) = seq_bounds(conn, tenant, filter.from, filter.to)? else {
             return Ok(Vec::new());
