@@ -505,11 +505,15 @@ pub fn on_recorded(
     let Some(slug) = &e.environment_slug else {
         return Ok(());
     };
-    let applying = budgets::applying(conn, &e.tenant_id, slug, &e.agent_id)?;
-    for b in applying {
-        let (start, end) = period_of(&b).bounds(zone, e.started_at);
+    let starts = [Period::Day, Period::Week, Period::Month].map(|p| p.bounds(zone, e.started_at).0);
+    let counted = budgets::count_run(conn, &e.tenant_id, slug, &e.agent_id, starts, e.cost_micros)?;
+    for budgets::Counted {
+        budget: b,
+        period_start: start,
+        mut usage,
+    } in counted
+    {
         let (t, a) = (e.tenant_id.as_str(), b.agent_id.as_str());
-        let mut usage = budgets::add_usage(conn, t, slug, a, &b.period, start, e.cost_micros)?;
         let crossed: Vec<i64> = b
             .thresholds
             .iter()
@@ -522,6 +526,7 @@ pub fn on_recorded(
         usage.fired.extend(&crossed);
         usage.fired.sort_unstable();
         budgets::set_fired(conn, (t, slug, a, &b.period, start), &usage.fired)?;
+        let (_, end) = period_of(&b).bounds(zone, e.started_at);
         for threshold in crossed {
             alert(
                 conn,

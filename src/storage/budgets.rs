@@ -82,25 +82,6 @@ pub fn get(
         .optional()?)
 }
 
-/// The budgets that apply to a run of `agent` in the environment: the environment-wide one and
-/// the one for that agent, whichever exist. Point reads on the execute path.
-pub fn applying(
-    conn: &Connection,
-    tenant: &str,
-    slug: &str,
-    agent: &str,
-) -> Result<Vec<BudgetRow>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM budgets
-         WHERE tenant_id = ?1 AND environment_slug = ?2 AND agent_id IN ('', ?3)"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt
-        .query_map(params![tenant, slug, agent], from_row)?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
-}
-
 /// An enforced budget that applies to a run, with its usage in the current period.
 #[derive(Debug, Clone)]
 pub struct EnforcedRow {
@@ -219,31 +200,84 @@ fn usage_row(r: &Row<'_>) -> rusqlite::Result<UsageRow> {
     })
 }
 
-/// Adds one execution to a scope's period and returns the period's usage after it.
-#[allow(clippy::too_many_arguments)]
-pub fn add_usage(
+/// A budget that a run counted in, with the start of the period it counted in and that
+/// period's usage after it.
+#[derive(Debug, Clone)]
+pub struct Counted {
+    pub budget: BudgetRow,
+    pub period_start: i64,
+    pub usage: UsageRow,
+}
+
+/// Adds a run of `agent` in the environment to every budget that applies to it (the
+/// environment-wide one and the agent's own, whichever exist), in the period each budget's
+/// `period` selects from `starts` (day, week, month). One statement on the writer: it finds
+/// the budgets, adds the run and returns each budget with its new usage.
+pub fn count_run(
     conn: &Connection,
     tenant: &str,
     slug: &str,
     agent: &str,
-    period: &str,
-    start: i64,
+    starts: [i64; 3],
     cost_micros: i64,
-) -> Result<UsageRow, StoreError> {
-    let row = conn
-        .prepare_cached(
-            "INSERT INTO budget_usage (tenant_id, environment_slug, agent_id, period,
-                 period_start, executions, cost_micros)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)
-             ON CONFLICT DO UPDATE SET executions = executions + 1,
-                 cost_micros = cost_micros + excluded.cost_micros
-             RETURNING executions, cost_micros, fired",
-        )?
-        .query_row(
-            params![tenant, slug, agent, period, start, cost_micros],
-            usage_row,
-        )?;
-    Ok(row)
+) -> Result<Vec<Counted>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO budget_usage (tenant_id, environment_slug, agent_id, period,
+             period_start, executions, cost_micros)
+         SELECT tenant_id, environment_slug, agent_id, period,
+                CASE period WHEN 'day' THEN ?4 WHEN 'week' THEN ?5 ELSE ?6 END, 1, ?7
+         FROM budgets
+         WHERE tenant_id = ?1 AND environment_slug = ?2 AND agent_id IN ('', ?3)
+         ON CONFLICT DO UPDATE SET executions = executions + 1,
+             cost_micros = cost_micros + excluded.cost_micros
+         RETURNING agent_id, period, period_start, executions, cost_micros, fired,
+             (SELECT json_array(b.limit_micros, b.limit_executions, b.thresholds, b.enforce)
+              FROM budgets b
+              WHERE b.tenant_id = budget_usage.tenant_id
+                AND b.environment_slug = budget_usage.environment_slug
+                AND b.agent_id = budget_usage.agent_id)",
+    )?;
+    let params = params![
+        tenant,
+        slug,
+        agent,
+        starts[0],
+        starts[1],
+        starts[2],
+        cost_micros
+    ];
+    let rows = stmt
+        .query_map(params, |r| {
+            let fired: String = r.get(5)?;
+            let budget: String = r.get(6)?;
+            let (limit_micros, limit_executions, thresholds, enforce): (
+                Option<i64>,
+                Option<i64>,
+                String,
+                i64,
+            ) = serde_json::from_str(&budget).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, e.into())
+            })?;
+            Ok(Counted {
+                budget: BudgetRow {
+                    environment_slug: slug.to_string(),
+                    agent_id: r.get(0)?,
+                    limit_micros,
+                    limit_executions,
+                    period: r.get(1)?,
+                    thresholds: serde_json::from_str(&thresholds).unwrap_or_default(),
+                    enforce: enforce != 0,
+                },
+                period_start: r.get(2)?,
+                usage: UsageRow {
+                    executions: r.get(3)?,
+                    cost_micros: r.get(4)?,
+                    fired: serde_json::from_str(&fired).unwrap_or_default(),
+                },
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Sets a period's usage outright (when a budget is created or changed mid-period), keeping
