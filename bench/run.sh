@@ -4,7 +4,7 @@
 # with the same writes made without HTTP.
 #
 #   bench/run.sh                          # 10 s per HTTP measurement
-#   DURATION=30s bench/run.sh             # longer, steadier figures
+#   DURATION=30s ROUNDS=5 bench/run.sh    # longer, steadier figures (median of the rounds)
 #   BASELINE=/path/to/old/fruxon bench/run.sh
 #                                         # also measure another build's :execute in the same run
 #
@@ -81,21 +81,23 @@ start budgeted target/release/fruxon budgets
 
 read -r h_rps h_p50 h_p99 h_err < <(measure healthz "$base_current/healthz")
 
-# The builds compared take turns, twice, with a pause between turns for the last one's
-# checkpoint; each row reports its better round, so one noisy moment does not decide a ratio.
+# The builds compared take turns, ROUNDS times (3 unless set), with a pause between turns for
+# the last one's checkpoint; each row reports its median round, so one noisy moment (the
+# machine is shared) does not decide a ratio.
+rounds=${ROUNDS:-3}
 round() {
   local name=$1 base=$2 key=$3
   FRUXON_KEY=$key measure "$name-$4" -s bench/execute.lua \
     "$base/v1/tenants/demo/agents/support-bot:execute" >"$work/$name-round$4"
   sleep 3
 }
-for r in 1 2; do
+for r in $(seq 1 "$rounds"); do
   round execute "$base_current" "$key_current" "$r"
   round budgeted "$base_budgeted" "$key_budgeted" "$r"
   [ -z "${BASELINE:-}" ] || round baseline "$base_baseline" "$key_baseline" "$r"
 done
 pick() {
-  sort -k1,1 -g -r "$work/$1-round1" "$work/$1-round2" | head -1
+  cat "$work/$1"-round* | sort -k1,1 -g | sed -n "$(((rounds + 1) / 2))p"
 }
 read -r e_rps e_p50 e_p99 e_err < <(pick execute)
 read -r g_rps g_p50 g_p99 g_err < <(pick budgeted)
