@@ -425,7 +425,8 @@ pub fn key_id(output: &str) -> String {
 ///
 /// `/ok` answers with output and usage, `/priced` also with `costUsd`, `/float-cost` with a
 /// `null` output and a cost summed in floating point, `/fail` with HTTP 500, `/slow` only
-/// after two seconds, `/garbage` with text that is not JSON and `/no-output` with `{}`. Any other path is counted too and answers 404.
+/// after two seconds, `/garbage` with text that is not JSON and `/no-output` with `{}`. Any
+/// other path is counted too and answers 404.
 pub struct TestAgent {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub base: String,
