@@ -44,22 +44,7 @@ pub fn after_register(
 ) -> Result<(), StoreError> {
     match outcome {
         Ensured::Existing => Ok(()),
-        Ensured::Created { count, cap } => {
-            let mut state = alerts::get(conn, tenant)?;
-            settle(&mut state, count, cap);
-            if state.warning_armed && cap > 0 && count >= warning_threshold(cap) {
-                state.warning_armed = false;
-                let report = report(conn, tenant, cfg.default_cap, now)?;
-                enqueue(
-                    conn,
-                    tenant,
-                    KIND_WARNING,
-                    warning_mail(tenant, &report, cfg),
-                    now,
-                )?;
-            }
-            alerts::put(conn, tenant, &state)
-        }
+        Ensured::Created { count, cap } => check(conn, cfg, tenant, count, cap, now),
         Ensured::CapReached { .. } => {
             let mut state = alerts::get(conn, tenant)?;
             state.episode_open = true;
@@ -79,6 +64,40 @@ pub fn after_register(
             alerts::put(conn, tenant, &state)
         }
     }
+}
+
+/// Settles the alert state at `count` of `cap` and queues the 80% warning if it is armed and
+/// the count has reached it.
+fn check(
+    conn: &Connection,
+    cfg: &AlertSettings,
+    tenant: &str,
+    count: i64,
+    cap: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut state = alerts::get(conn, tenant)?;
+    settle(&mut state, count, cap);
+    if state.warning_armed && cap > 0 && count >= warning_threshold(cap) {
+        state.warning_armed = false;
+        let report = report(conn, tenant, cfg.default_cap, now)?;
+        let mail = warning_mail(tenant, &report, cfg);
+        enqueue(conn, tenant, KIND_WARNING, mail, now)?;
+    }
+    alerts::put(conn, tenant, &state)
+}
+
+/// Runs after the operator changed a tenant's cap, in the same transaction: a lower cap can
+/// put the count past 80% without a new environment, and a higher one can end a cap episode.
+pub fn after_cap_change(
+    conn: &Connection,
+    cfg: &AlertSettings,
+    tenant: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let count = environments::count(conn, tenant)?;
+    let cap = tenants::effective_cap(conn, tenant, cfg.default_cap)?;
+    check(conn, cfg, tenant, count, cap, now)
 }
 
 /// Runs after an environment is deleted, in the same transaction: the warning re-arms below

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::alerts::AlertSettings;
 use crate::auth::Role;
 use crate::config::Settings;
 use crate::domain::ids::TenantId;
@@ -134,7 +135,11 @@ fn dispatch(args: &Args) -> Result<(), String> {
             let cap: i64 = cap.parse().ok().filter(|n| *n >= 0).ok_or(format!(
                 "the cap must be a non-negative integer, got '{cap}'"
             ))?;
-            tenants::set_cap(&open(&settings)?, &tenant, cap)?;
+            let alerting = AlertSettings {
+                default_cap: settings.default_environment_cap,
+                settings_url: settings.settings_url(),
+            };
+            tenants::set_cap(&mut open(&settings)?, &tenant, cap, &alerting, now())?;
             log::info!("tenant {tenant}'s environment cap set to {cap}");
             println!("tenant '{tenant}' may now have {cap} environments");
             Ok(())

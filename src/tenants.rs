@@ -3,6 +3,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use crate::alerts::AlertSettings;
 use crate::auth::{NewKey, Role, mint_key};
 use crate::domain::ids::TenantId;
 use crate::storage::agents::NewRevision;
@@ -119,11 +120,23 @@ pub fn revoke_key(conn: &Connection, key_id: &str, now: i64) -> Result<(), Strin
 }
 
 /// Sets a tenant's own environment cap.
-pub fn set_cap(conn: &Connection, tenant: &TenantId, cap: i64) -> Result<(), String> {
-    match tenants::set_cap(conn, tenant.as_str(), cap).map_err(store_error)? {
-        true => Ok(()),
-        false => Err(format!("tenant '{tenant}' does not exist")),
+/// Sets a tenant's cap and, in the same transaction, raises the 80% warning the new cap may
+/// call for (or ends a cap episode it lifts).
+pub fn set_cap(
+    conn: &mut Connection,
+    tenant: &TenantId,
+    cap: i64,
+    alerting: &AlertSettings,
+    now: i64,
+) -> Result<(), String> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())?;
+    if !tenants::set_cap(&tx, tenant.as_str(), cap).map_err(store_error)? {
+        return Err(format!("tenant '{tenant}' does not exist"));
     }
+    crate::alerts::after_cap_change(&tx, alerting, tenant.as_str(), now).map_err(store_error)?;
+    tx.commit().map_err(|e| e.to_string())
 }
 
 /// On a database without tenants, creates the demo tenant with the echo agent and returns its

@@ -121,6 +121,35 @@ async fn the_warning_rearms_only_after_the_count_falls_below_80_percent() {
 }
 
 #[actix_web::test]
+async fn lowering_the_cap_past_80_percent_warns_without_a_new_environment() {
+    let app = app_mailing_to(None, 10).await;
+    for i in 0..5 {
+        assert_eq!(app.execute_in(&format!("customer_{i}")).await.status, 200);
+    }
+    assert!(notifications(&app).await.is_empty(), "5 of 10 is below 80%");
+
+    // 5 of 6 is past 80%: the operator's change itself warns, once.
+    app.cli(&["tenant", "set-cap", "demo", "6"]);
+    app.cli(&["tenant", "set-cap", "demo", "6"]);
+    let all = notifications(&app).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["kind"], "environment_cap_warning");
+    assert!(
+        all[0]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("demo: 5 of 6 environments used"),
+        "{all:?}"
+    );
+
+    // Raised far above, the warning re-arms; lowered again, it warns again.
+    app.cli(&["tenant", "set-cap", "demo", "100"]);
+    assert_eq!(notifications(&app).await.len(), 1);
+    app.cli(&["tenant", "set-cap", "demo", "5"]);
+    assert_eq!(notifications(&app).await.len(), 2);
+}
+
+#[actix_web::test]
 async fn the_cap_mail_arrives_once_while_many_requests_are_refused_and_explains_why() {
     let sink = SmtpSink::start();
     let app = app_mailing_to(Some(sink.url()), 10).await;
