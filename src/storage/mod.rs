@@ -113,6 +113,11 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Small pages for a new file (an existing one keeps its own): each run updates rows at
+    // random places in a few small tables (rollups, budget spend, indexes by environment), and
+    // every page a commit touches is written whole to the WAL and again by the checkpoint.
+    // 1 KiB pages cut that traffic about fourfold; bench/run.sh measured the difference.
+    conn.pragma_update(None, "page_size", 1024)?;
     // WAL lets readers run beside the writer; NORMAL syncs at checkpoints rather than at every
     // commit, which survives a crash of fruxon (the case the crash test checks) and may lose
     // the last commits, never consistency, on a power cut.
