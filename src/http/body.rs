@@ -174,16 +174,35 @@ fn unknown_field(path: &str, unknown: &str, expected: &[String]) -> ApiError {
     } else {
         join(path, unknown)
     };
+    unknown_name(
+        "field",
+        &field,
+        unknown,
+        expected,
+        "this object takes no fields",
+    )
+}
+
+/// `UNKNOWN_FIELD` for a body field or a query parameter (`what`) called `shown`, with the
+/// closest of the `expected` names to `unknown` when a typo is the likely story, else the
+/// names it could have been (or `none_known` when there are none).
+pub(super) fn unknown_name(
+    what: &str,
+    shown: &str,
+    unknown: &str,
+    expected: &[String],
+    none_known: &str,
+) -> ApiError {
     let suggestion = closest(unknown, expected);
 
-    let mut message = format!("unknown field '{field}'");
+    let mut message = format!("unknown {what} '{shown}'");
     match &suggestion {
         Some(s) => message.push_str(&format!("; did you mean {s}?")),
-        None if expected.is_empty() => message.push_str("; this object takes no fields"),
-        None => message.push_str(&format!("; known fields are {}", expected.join(", "))),
+        None if expected.is_empty() => message.push_str(&format!("; {none_known}")),
+        None => message.push_str(&format!("; known {what}s are {}", expected.join(", "))),
     }
 
-    let mut error = ApiError::invalid("UNKNOWN_FIELD", message).with("field", field);
+    let mut error = ApiError::invalid("UNKNOWN_FIELD", message).with("field", shown);
     if let Some(s) = suggestion {
         error = error.with("suggestion", s);
     }
@@ -229,7 +248,7 @@ fn readable(message: &str) -> String {
 }
 
 /// The known field closest to `unknown`, ignoring case and `_`/`-`, within a small edit distance.
-pub(super) fn closest(unknown: &str, known: &[String]) -> Option<String> {
+fn closest(unknown: &str, known: &[String]) -> Option<String> {
     let norm = |s: &str| -> String {
         s.chars()
             .filter(|c| *c != '_' && *c != '-')

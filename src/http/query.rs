@@ -14,18 +14,8 @@ pub fn parse<T: DeserializeOwned>(req: &HttpRequest) -> ApiResult<T> {
             Some((_, rest)) => {
                 let name = rest.split('`').next().unwrap_or_default().to_string();
                 let known = body::expected_fields(rest);
-                let suggestion = body::closest(&name, &known);
-                let mut message = format!("unknown query parameter '{name}'");
-                match &suggestion {
-                    Some(s) => message.push_str(&format!("; did you mean {s}?")),
-                    None if known.is_empty() => message.push_str("; this path takes none"),
-                    None => message.push_str(&format!("; known ones are {}", known.join(", "))),
-                }
-                let error = ApiError::invalid("UNKNOWN_FIELD", message).with("field", name);
-                match suggestion {
-                    Some(s) => error.with("suggestion", s),
-                    None => error,
-                }
+                let none = "this path takes no query parameters";
+                body::unknown_name("query parameter", &name, &name, &known, none)
             }
             None => {
                 ApiError::invalid_field("query", format!("the query string is invalid: {message}"))
